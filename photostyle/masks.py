@@ -1,0 +1,197 @@
+"""Region masks: DPST's colour-code PNGs read into label maps, and the photo-to-reference region pairing.
+
+A label map is an int32 array (H, W); label k >= 0 is a region. Deep Photo Style Transfer's masks use nine pure
+colours (blue, green, black, white, red, yellow, grey, light blue, purple). Anti-aliased edge pixels close to a
+code colour snap to it; pixels far from every code colour are filled from their nearest labelled neighbour when
+they are a small share (edges, specks), and the mask is refused when they are a real share of the image.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from .errors import MaskError
+
+# DPST colour code, in the order of its label ids (as in shared/metrics/photoreal_metrics.py).
+DPST_COLOURS: list[tuple[str, tuple[int, int, int]]] = [
+    ("blue", (0, 0, 255)),
+    ("green", (0, 255, 0)),
+    ("black", (0, 0, 0)),
+    ("white", (255, 255, 255)),
+    ("red", (255, 0, 0)),
+    ("yellow", (255, 255, 0)),
+    ("grey", (128, 128, 128)),
+    ("light blue", (0, 255, 255)),
+    ("purple", (255, 0, 255)),
+]
+SNAP_DISTANCE = 40  # max per-channel distance (0-255) at which a pixel snaps to a code colour
+MAX_FOREIGN_SHARE = 0.05  # above this share of pixels far from every code colour, the mask is refused
+
+
+def colour_name(label: int) -> str:
+    return DPST_COLOURS[label][0] if 0 <= label < len(DPST_COLOURS) else f"region {label}"
+
+
+def labels_from_colours(rgb: np.ndarray, *, source: str = "mask") -> np.ndarray:
+    """DPST colour-code RGB array (uint8, H x W x 3) -> label map. Raises MaskError for foreign colours."""
+    a = np.asarray(rgb)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, 2)
+    a = a[..., :3].astype(np.int16)
+    code = np.array([c for _, c in DPST_COLOURS], np.int16)  # (9, 3)
+    dist = np.abs(a[:, :, None, :] - code[None, None]).max(-1)  # (H, W, 9) Chebyshev distance
+    nearest = dist.argmin(-1).astype(np.int32)
+    ok = dist.min(-1) <= SNAP_DISTANCE
+    share = 1.0 - ok.mean()
+    if share > MAX_FOREIGN_SHARE:
+        bad = a[~ok].reshape(-1, 3)
+        cols, counts = np.unique(bad, axis=0, return_counts=True)
+        top = np.argsort(-counts)[:6]
+        listed = ", ".join(f"rgb{tuple(int(v) for v in cols[i])}: {int(counts[i])} px" for i in top)
+        names = ", ".join(n for n, _ in DPST_COLOURS)
+        raise MaskError(
+            f"{source}: {share:.1%} of the pixels match no colour of the mask code ({listed}"
+            f"{', ...' if len(cols) > 6 else ''}). Paint regions only in these colours: {names}; "
+            "or pass a grey-level label PNG (one grey value per region)."
+        )
+    # Anti-aliased edges between two code colours can land near a third one (black|white edges look grey):
+    # inexact pixels forming thin lines (gone under a 3x3 opening) are refilled from their neighbours too.
+    inexact = dist.min(-1) > 8
+    if inexact.any():
+        for k in np.unique(nearest[inexact & ok]):
+            region = nearest == k
+            thin = region & ~ndimage.binary_opening(region, np.ones((3, 3), bool))
+            ok &= ~(thin & inexact)
+    if not ok.all():
+        # fill the few foreign pixels (anti-aliasing, specks) from the nearest valid pixel
+        idx = ndimage.distance_transform_edt(~ok, return_distances=False, return_indices=True)
+        nearest = nearest[tuple(idx)]
+    return nearest
+
+
+def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None, *, role: str = "mask") -> np.ndarray:
+    """Read a mask PNG as a label map, resized (nearest neighbour, with a warning) to SIZE=(width, height).
+
+    DPST colour masks and grey-level label maps (each grey value a region, e.g. GIMP channels exported as
+    grey PNGs) are both accepted.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MaskError(f"{p}: {role} not found. Check the path.")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            grey = im.mode in ("L", "I", "I;16", "1", "P") and not _palette_has_colour(im)
+            arr = np.asarray(im.convert("L" if grey else "RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MaskError(f"{p}: cannot decode this {role} ({exc}); save it as a PNG.") from exc
+    if grey:
+        labels = labels_from_grey(arr)
+    else:
+        labels = labels_from_colours(arr, source=str(p))
+    if size is not None and (labels.shape[1], labels.shape[0]) != tuple(size):
+        warnings.warn(
+            f"{p}: {role} is {labels.shape[1]}x{labels.shape[0]} but its image is {size[0]}x{size[1]}; "
+            "resized with nearest neighbour. Draw masks at the image's size for exact edges.",
+            stacklevel=2,
+        )
+        labels = resize_labels(labels, size)
+    return labels
+
+
+def _palette_has_colour(im: Image.Image) -> bool:
+    if im.mode != "P":
+        return False
+    rgb = np.asarray(im.convert("RGB"))
+    return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
+
+
+def labels_from_grey(arr: np.ndarray) -> np.ndarray:
+    """Grey-level label PNG -> label map: each distinct grey value is one region (ids in increasing grey)."""
+    values, inv = np.unique(np.asarray(arr).ravel(), return_inverse=True)
+    if len(values) > 64:
+        raise MaskError(
+            f"grey-level mask has {len(values)} distinct values; a label mask has one grey value per region "
+            "(at most 64). Anti-aliased or photographic greys are not a mask."
+        )
+    return inv.reshape(arr.shape).astype(np.int32)
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label map to SIZE=(width, height)."""
+    w, h = size
+    ys = np.minimum(((np.arange(h) + 0.5) * labels.shape[0] / h).astype(int), labels.shape[0] - 1)
+    xs = np.minimum(((np.arange(w) + 0.5) * labels.shape[1] / w).astype(int), labels.shape[1] - 1)
+    return labels[ys][:, xs]
+
+
+def colours_from_labels(labels: np.ndarray) -> np.ndarray:
+    """Label map -> DPST colour PNG array (labels beyond the nine code colours are not allowed)."""
+    if labels.max() >= len(DPST_COLOURS):
+        raise MaskError(f"{labels.max() + 1} regions do not fit DPST's {len(DPST_COLOURS)}-colour code.")
+    code = np.array([c for _, c in DPST_COLOURS], np.uint8)
+    return code[np.clip(labels, 0, None)]
+
+
+@dataclass
+class RegionPairs:
+    """Label maps of photo and reference, and for each photo region the reference region it takes its look from.
+
+    ``partner[k]`` is a reference label, or -1 for "the whole reference" (the fallback when the reference has no
+    such region).
+    """
+
+    photo: np.ndarray
+    reference: np.ndarray
+    partner: dict[int, int]
+
+    def photo_regions(self) -> list[int]:
+        return [int(k) for k in np.unique(self.photo) if k >= 0]
+
+    def resized(self, photo_hw: tuple[int, int], ref_hw: tuple[int, int]) -> RegionPairs:
+        """The same pairing with both label maps resized (nearest neighbour) to (height, width) sizes."""
+        p = self.photo if self.photo.shape == photo_hw else resize_labels(self.photo, photo_hw[::-1])
+        r = self.reference if self.reference.shape == ref_hw else resize_labels(self.reference, ref_hw[::-1])
+        return RegionPairs(p, r, dict(self.partner))
+
+
+def pair_by_label(photo: np.ndarray, reference: np.ndarray, *, min_pixels: int = 16) -> RegionPairs:
+    """Pair regions that share a label (same colour in DPST masks); others fall back to the whole reference."""
+    partner: dict[int, int] = {}
+    missing = []
+    for k in np.unique(photo):
+        if k < 0:
+            continue
+        if int((reference == k).sum()) >= min_pixels:
+            partner[int(k)] = int(k)
+        else:
+            partner[int(k)] = -1
+            missing.append(colour_name(int(k)))
+    if missing:
+        warnings.warn(
+            f"photo region(s) {', '.join(missing)} have no counterpart in the reference mask: "
+            "they take the look of the whole reference.",
+            stacklevel=2,
+        )
+    return RegionPairs(photo, reference, partner)
+
+
+def whole_image(photo_hw: tuple[int, int], ref_hw: tuple[int, int]) -> RegionPairs:
+    """One region covering each image: a global transfer."""
+    return RegionPairs(np.zeros(photo_hw, np.int32), np.zeros(ref_hw, np.int32), {0: 0})
+
+
+def soft_masks(labels: np.ndarray, regions: list[int], sigma: float = 0.0) -> np.ndarray:
+    """(K, H, W) float32 masks of the given regions, optionally blurred (sigma in pixels) and renormalised."""
+    m = np.stack([(labels == k).astype(np.float32) for k in regions])
+    if sigma > 0:
+        m = np.stack([ndimage.gaussian_filter(x, sigma) for x in m])
+        m /= np.maximum(m.sum(0, keepdims=True), 1e-6)
+    return m

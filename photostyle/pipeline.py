@@ -1,0 +1,143 @@
+"""The library entry point: ``photostyle.transfer(photo, reference, masks=..., settings=...) -> image``.
+
+Stages, each a module with one entry point: decode (imageio.read_image), masks (masks.read_mask /
+pair_by_label), transfer and regularise (dpst.DPST), upsample (upsample.upsample), encode (imageio.write_image).
+The CLI, the GIMP service and the album job all call ``transfer`` (or ``transfer_files``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import imageio
+from .errors import InputError
+from .masks import RegionPairs, pair_by_label, read_mask, resize_labels, whole_image
+from .settings import Settings
+
+Progress = Callable[[float, str], None]
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class Result:
+    """The styled image at the photo's size, with what was measured on the way."""
+
+    image: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    seconds: float
+    small_photo: np.ndarray | None = None
+    small_result: np.ndarray | None = None
+    trace: list[dict[str, float]] = field(default_factory=list)
+
+
+def _pixels(img: np.ndarray | imageio.Photo) -> np.ndarray:
+    if isinstance(img, imageio.Photo):
+        return img.pixels
+    return imageio.from_array(img).pixels
+
+
+def make_pairs(
+    photo_hw: tuple[int, int],
+    ref_hw: tuple[int, int],
+    photo_mask: np.ndarray | PathLike | None,
+    reference_mask: np.ndarray | PathLike | None,
+) -> RegionPairs:
+    """Label maps of both images (at their sizes) and the region pairing."""
+    if photo_mask is None and reference_mask is None:
+        return whole_image(photo_hw, ref_hw)
+    if photo_mask is None or reference_mask is None:
+        raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
+    pl = _labels(photo_mask, photo_hw, "photo mask")
+    rl = _labels(reference_mask, ref_hw, "reference mask")
+    return pair_by_label(pl, rl)
+
+
+def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        lab = mask.astype(np.int32)
+        if lab.shape != hw:
+            warnings.warn(f"{role} is {lab.shape[::-1]} but its image is {hw[::-1]}; resized.", stacklevel=3)
+            lab = resize_labels(lab, (hw[1], hw[0]))
+        return lab
+    return read_mask(mask, (hw[1], hw[0]), role=role)
+
+
+def transfer(
+    photo: np.ndarray | imageio.Photo,
+    reference: np.ndarray | imageio.Photo,
+    *,
+    masks: RegionPairs | tuple[np.ndarray | PathLike, np.ndarray | PathLike] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Re-render PHOTO in REFERENCE's look. Returns a Result whose image has the photo's size.
+
+    masks: None (one global region), a (photo_mask, reference_mask) pair of label arrays or mask paths, or a
+    RegionPairs. settings: a Settings (defaults: best quality).
+    """
+    from .dpst import DPST, resize_image
+    from .runtime import pick_device, set_threads
+    from .vgg import load_vgg
+
+    s = settings or Settings()
+    t0 = time.perf_counter()
+    p = _pixels(photo)
+    r = _pixels(reference)
+    if isinstance(masks, RegionPairs):
+        pairs = masks
+    elif masks is None:
+        pairs = whole_image(p.shape[:2], r.shape[:2])
+    else:
+        pairs = make_pairs(p.shape[:2], r.shape[:2], masks[0], masks[1])
+    if max(r.shape[:2]) < min(s.scales[-1], max(p.shape[:2])) // 2:
+        warnings.warn(
+            f"the reference is only {r.shape[1]}x{r.shape[0]}: much smaller than the working size "
+            f"{s.scales[-1]}; its look is taken from an enlarged copy. Use a larger reference for finer texture.",
+            stacklevel=2,
+        )
+    if s.quality == "preview":
+        from .colour import region_colour_transfer
+
+        small = resize_image(p, s.scales[-1])
+        out_small = region_colour_transfer(small, resize_image(r, s.scales[-1]), pairs)
+    else:
+        set_threads(s.threads)
+        device = pick_device(s.device)
+        engine = DPST(load_vgg(s.vgg_weights, device), s, device)
+        small, out_small = engine.run(p, r, pairs, progress)
+    from .upsample import upsample
+
+    image = upsample(small, out_small, p, s.upsample_radius, s.upsample_eps)
+    if progress:
+        progress(1.0, "done")
+    trace = engine.trace if s.quality == "best" else []
+    return Result(image, time.perf_counter() - t0, small, out_small, trace)
+
+
+def transfer_files(
+    photo: PathLike,
+    reference: PathLike,
+    output: PathLike,
+    *,
+    photo_mask: PathLike | None = None,
+    reference_mask: PathLike | None = None,
+    settings: Settings | None = None,
+    overwrite: bool = False,
+    bit_depth: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Read, transfer and write atomically; the output keeps the photo's size, EXIF and ICC profile."""
+    out = imageio.check_output_path(output, overwrite=overwrite)  # fail before minutes of work
+    ph = imageio.read_image(photo, role="photo")
+    ref = imageio.read_image(reference, role="reference")
+    masks = None
+    if photo_mask is not None or reference_mask is not None:
+        masks = make_pairs(ph.pixels.shape[:2], ref.pixels.shape[:2], photo_mask, reference_mask)
+    res = transfer(ph, ref, masks=masks, settings=settings, progress=progress)
+    return imageio.write_image(out, res.image, like=ph, bit_depth=bit_depth, overwrite=overwrite)

@@ -1,0 +1,29 @@
+"""Where the work runs: CUDA when torch sees a GPU (or when asked), the CPU otherwise, with sensible threads."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import SettingsError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError(f"device {name!r} asked for, but torch sees no CUDA GPU; use --device cpu or auto.")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise SettingsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N.") from exc
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Use every core (or THREADS) for torch's CPU kernels; returns the count set."""
+    n = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (threads or os.cpu_count())
+    n = max(1, int(n or 1))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -1,0 +1,1 @@
+"""Jobs built on the photostyle engine (the album job)."""
