@@ -18,7 +18,7 @@ from .errors import PhotostyleError
 from .settings import Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("pipelines.album:register",)
 
 QUALITY_PRESETS = {
     # longest side per coarse-to-fine scale, L-BFGS evaluations per scale
