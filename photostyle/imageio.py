@@ -171,6 +171,8 @@ def _read_tiff(p: Path) -> Photo:
         arr = page.asarray()
         icc = page.tags.get(34675)
         icc_b = bytes(icc.value) if icc is not None else None
+        xmp_tag = page.tags.get(700)
+        tiff_xmp = bytes(xmp_tag.value) if xmp_tag is not None else None
         photometric = page.photometric
         extrasamples = page.extrasamples
     notes: list[str] = []
@@ -199,7 +201,7 @@ def _read_tiff(p: Path) -> Photo:
         if extrasamples:
             notes.append("has an alpha channel: transparency is ignored and the output is opaque.")
         f = f[..., :3]
-    exif = xmp = None
+    exif, xmp = None, tiff_xmp
     try:
         with Image.open(p) as im:
             ex = im.getexif()
@@ -252,6 +254,8 @@ def write_image(
             os.fsync(f.fileno())
         if suffix in _TIFF and like is not None and like.exif:
             _tiff_exif(Path(tmp), like.exif)
+        if like is not None and like.xmp:
+            _write_xmp(Path(tmp), like.xmp)
         if not overwrite and p.exists():
             raise OutputError(f"{p}: appeared while writing; pass --overwrite to replace it.")
         os.replace(tmp, p)
@@ -317,6 +321,21 @@ def _png_insert_chunks(data: bytes, icc: bytes | None, exif: bytes | None) -> by
     return data[:ihdr_end] + extra + data[ihdr_end:]
 
 
+def _write_xmp(path: Path, xmp: bytes) -> None:
+    """Copy the source's XMP packet (ratings, keywords, captions ...) into the encoded file (through pyexiv2)."""
+    try:
+        import pyexiv2
+    except ImportError:
+        warnings.warn(f"{path}: XMP not copied (install pyexiv2 to keep it).", stacklevel=3)
+        return
+    pyexiv2.set_log_level(3)  # errors only: exiv2 warns about harmless layout details of tifffile's TIFFs
+    try:
+        with pyexiv2.Image(str(path)) as img:
+            img.modify_raw_xmp(xmp.decode("utf-8", errors="replace"))
+    except Exception as exc:  # noqa: BLE001 - exiv2 raises plain Exceptions; the image itself is fine
+        warnings.warn(f"{path}: XMP not copied ({exc}).", stacklevel=3)
+
+
 def _tiff_exif(path: Path, exif: bytes) -> None:
     """Copy EXIF into a TIFF written by tifffile (best effort through pyexiv2 when installed)."""
     try:
@@ -324,6 +343,7 @@ def _tiff_exif(path: Path, exif: bytes) -> None:
     except ImportError:
         warnings.warn(f"{path}: EXIF not copied into the TIFF (install pyexiv2 to keep it).", stacklevel=3)
         return
+    pyexiv2.set_log_level(3)  # errors only: exiv2 warns about harmless layout details of tifffile's TIFFs
     src = Image.Exif()
     src.load(exif)
     with io.BytesIO() as b:
