@@ -32,7 +32,7 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quality and engine")
     g.add_argument("--quality", choices=sorted(QUALITY_PRESETS), default="best", help="preview (seconds) or best")
     g.add_argument("--size", type=int, help="working size (longest side) of the final optimisation scale")
-    g.add_argument("--iterations", type=int, help="L-BFGS evaluations at the final scale")
+    g.add_argument("--iterations", type=int, help="total L-BFGS evaluations over all scales")
     g.add_argument("--style-weight", type=float)
     g.add_argument("--content-weight", type=float)
     g.add_argument("--matting-weight", type=float, help="photorealism (matting Laplacian) weight")
@@ -46,10 +46,16 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
 def settings_from_args(a: argparse.Namespace) -> Settings:
     s = Settings().with_(**QUALITY_PRESETS[a.quality])
     changes: dict[str, object] = {"device": a.device, "threads": a.threads, "vgg_weights": a.vgg_weights}
-    if a.size:
-        changes["scales"] = tuple(min(v, a.size) for v in s.scales[:-1]) + (a.size,)
-    if a.iterations is not None:
-        changes["iterations"] = s.iterations[:-1] + (a.iterations,)
+    scales, iters = list(s.scales), list(s.iterations)
+    if a.size:  # the final working size; coarser scales are kept only below it
+        keep = [i for i, v in enumerate(scales[:-1]) if v < a.size]
+        scales = [scales[i] for i in keep] + [a.size]
+        iters = [iters[i] for i in keep] + [iters[-1]]
+    if a.iterations is not None:  # the total budget, split in the default proportions
+        total = max(1, sum(iters))
+        iters = [round(a.iterations * v / total) for v in iters]
+        iters[-1] = a.iterations - sum(iters[:-1])
+    changes["scales"], changes["iterations"] = tuple(scales), tuple(iters)
     for name in ("style_weight", "content_weight", "matting_weight", "init", "seed"):
         v = getattr(a, name)
         if v is not None:

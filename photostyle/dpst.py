@@ -24,6 +24,7 @@ paper's first stage for those who want it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,17 @@ from .upsample import upsample
 from .vgg import VGG19
 
 Progress = Callable[[float, str], None]
+
+# reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
+_REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
+
+
+def _reference_key(reference: np.ndarray, labels: np.ndarray, partners: list[int], model: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(reference).tobytes())
+    h.update(np.ascontiguousarray(labels).tobytes())
+    h.update(repr((reference.shape, partners, model)).encode())
+    return h.hexdigest()
 
 
 def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
@@ -103,33 +115,44 @@ class DPST:
         pairs = pairs.resized((h, w), (rh, rw))
         plab, rlab = pairs.photo, pairs.reference
         regions = pairs.photo_regions()
-        layers = list(STYLE_LAYERS)
         with torch.no_grad():
             cf = self.vgg(_t(photo, dev), [CONTENT_LAYER])
-            rf = self.vgg(_t(reference, dev), layers)
-        targets, norms, pmasks = {}, {}, {}
-        for name in layers:
-            feat = rf[name]
-            hw_r = tuple(feat.shape[-2:])
-            partner_labels = [pairs.partner.get(k, -1) for k in regions]
-            rm = []
-            for j in partner_labels:
-                if j < 0 or not (rlab == j).any():
-                    rm.append(np.ones_like(rlab, dtype=bool))
-                else:
-                    rm.append(rlab == j)
-            rmask = torch.stack([torch.from_numpy(m.astype(np.float32)) for m in rm])[:, None]
-            rmask = F.interpolate(rmask, size=hw_r, mode="bilinear", align_corners=False, antialias=True)
-            rmask = rmask[:, 0].reshape(len(regions), -1).to(dev)
-            g = _grams(feat, rmask)
-            targets[name] = g
-            norms[name] = g.pow(2).sum((1, 2)).clamp_min(1e-8)
+        partners = [pairs.partner.get(k, -1) for k in regions]
+        key = _reference_key(reference, rlab, partners, f"{dev}|{self.vgg.weights_path}")
+        if key in _REFERENCE_CACHE:  # the same look applied again (an album): reuse its analysis
+            targets, norms = _REFERENCE_CACHE[key]
+        else:
+            targets, norms = self._reference_grams(reference, rlab, regions, pairs)
+            _REFERENCE_CACHE[key] = (targets, norms)
+            while len(_REFERENCE_CACHE) > 8:
+                _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+        pmasks = {}
+        for level, name in enumerate(STYLE_LAYERS):
             # 2x2 max pools floor the size: conv{i+1}_1 sees (h >> i, w >> i)
-            level = STYLE_LAYERS.index(name)
             pmasks[name] = _layer_masks(plab, regions, (h >> level, w >> level), dev)
         area = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
         lap = to_torch(matting_laplacian(photo, self.s.matting_epsilon), dev) if matting else None
         return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, area, lap)
+
+    def _reference_grams(
+        self, reference: np.ndarray, rlab: np.ndarray, regions: list[int], pairs: RegionPairs
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Per-region Gram targets of the reference at every style layer (a partner of -1: the whole reference)."""
+        with torch.no_grad():
+            rf = self.vgg(_t(reference, self.device), list(STYLE_LAYERS))
+        rm = []
+        for k in regions:
+            j = pairs.partner.get(k, -1)
+            rm.append(rlab == j if j >= 0 and (rlab == j).any() else np.ones_like(rlab, dtype=bool))
+        full = torch.stack([torch.from_numpy(m.astype(np.float32)) for m in rm])[:, None]
+        targets, norms = {}, {}
+        for name in STYLE_LAYERS:
+            feat = rf[name]
+            m = F.interpolate(full, size=tuple(feat.shape[-2:]), mode="bilinear", align_corners=False, antialias=True)
+            g = _grams(feat, m[:, 0].reshape(len(regions), -1).to(self.device))
+            targets[name] = g
+            norms[name] = g.pow(2).sum((1, 2)).clamp_min(1e-8)
+        return targets, norms
 
     # ------------------------------------------------------------------------------------------- losses
     def losses(self, x: torch.Tensor, st: Stage) -> dict[str, torch.Tensor]:
@@ -176,7 +199,10 @@ class DPST:
             parts = self.losses(x, st)
             loss = self.total(parts, matting)
             loss.backward()
-            trace.append({k: float(v) for k, v in parts.items()} | {"total": float(loss), "size": max(init.shape)})
+            trace.append(
+                {k: float(v.detach()) for k, v in parts.items()}
+                | {"total": float(loss.detach()), "size": max(init.shape)}
+            )
             return loss
 
         opt.step(closure)

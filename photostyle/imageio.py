@@ -245,6 +245,8 @@ def write_image(
     if depth not in (8, 16):
         raise OutputError(f"{p}: bit depth must be 8 or 16, not {depth}.")
     a = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise OutputError(f"{p}: expected RGB pixels of shape (H, W, 3), got {a.shape}.")
     data = _encode(a, suffix, depth, like, quality)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:

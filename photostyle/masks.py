@@ -61,14 +61,11 @@ def labels_from_colours(rgb: np.ndarray, *, source: str = "mask") -> np.ndarray:
             f"{', ...' if len(cols) > 6 else ''}). Paint regions only in these colours: {names}; "
             "or pass a grey-level label PNG (one grey value per region)."
         )
-    # Anti-aliased edges between two code colours can land near a third one (black|white edges look grey):
-    # inexact pixels forming thin lines (gone under a 3x3 opening) are refilled from their neighbours too.
-    inexact = dist.min(-1) > 8
-    if inexact.any():
-        for k in np.unique(nearest[inexact & ok]):
-            region = nearest == k
-            thin = region & ~ndimage.binary_opening(region, np.ones((3, 3), bool))
-            ok &= ~(thin & inexact)
+    # Anti-aliased edges between two code colours can land on a third one (a black|white edge looks grey):
+    # pixels forming lines under 3 px wide (gone under a 3x3 opening) are refilled from their neighbours.
+    for k in np.unique(nearest[ok]):
+        region = (nearest == k) & ok
+        ok &= ~(region & ~ndimage.binary_opening(region, np.ones((3, 3), bool)))
     if not ok.all():
         # fill the few foreign pixels (anti-aliasing, specks) from the nearest valid pixel
         idx = ndimage.distance_transform_edt(~ok, return_distances=False, return_indices=True)

@@ -1,0 +1,70 @@
+"""The command line end to end: real files in, a styled file out, errors as one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from photostyle.cli import main
+from photostyle.imageio import read_image
+from photostyle.masks import colours_from_labels
+
+from .conftest import small
+
+
+def make_photo(path, exif_make: str = "PhotostyleCam") -> None:
+    ex = Image.Exif()
+    ex[0x010F] = exif_make
+    Image.fromarray((small("chelsea.png", 120) * 255).astype(np.uint8)).save(path, exif=ex.tobytes(), quality=95)
+
+
+def test_transfer_writes_photo_size_with_exif(tmp_path, capsys) -> None:
+    photo, ref, out = tmp_path / "cat.jpg", tmp_path / "night.png", tmp_path / "out.jpg"
+    make_photo(photo)
+    Image.fromarray((small("rocket.jpg", 80) * 255).astype(np.uint8)).save(ref)
+    # masks: top and bottom halves, in DPST's colours (blue, green)
+    pm, rm = np.zeros((80, 120), np.int32), np.zeros((80, 53), np.int32)
+    pm[40:], rm[40:] = 1, 1
+    Image.fromarray(colours_from_labels(pm)).save(tmp_path / "pm.png")
+    Image.fromarray(colours_from_labels(rm)).save(tmp_path / "rm.png")
+    args = [str(photo), str(ref), "-o", str(out), "--size", "64", "--iterations", "4", "--threads", "2"]
+    args += ["--photo-mask", str(tmp_path / "pm.png"), "--reference-mask", str(tmp_path / "rm.png"), "-q"]
+    assert main(["transfer", *args]) == 0
+    res = read_image(out)
+    assert res.size == read_image(photo).size
+    ex = Image.Exif()
+    ex.load(res.exif)
+    assert ex[0x010F] == "PhotostyleCam"
+    # a second run refuses to overwrite, names the file and the flag
+    assert main(["transfer", *args]) == 2
+    assert "out.jpg: already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_bad_mask_is_one_clear_error(tmp_path, capsys) -> None:
+    photo = tmp_path / "cat.jpg"
+    make_photo(photo)
+    bad = np.zeros((80, 120, 3), np.uint8)
+    bad[:] = (200, 120, 40)
+    Image.fromarray(bad).save(tmp_path / "pm.png")
+    code = main(
+        ["transfer", str(photo), str(photo), "-o", str(tmp_path / "o.png"), "--photo-mask", str(tmp_path / "pm.png")]
+        + ["--reference-mask", str(tmp_path / "pm.png")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "pm.png" in err and "match no colour" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_module_entry_point_reports_missing_file(tmp_path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "photostyle", "transfer", str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+        + ["-o", str(tmp_path / "o.jpg"), "--quality", "preview"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {tmp_path / 'a.jpg'}: photo not found. Check the path."

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageCms
+
+from photostyle.errors import InputError, OutputError
+from photostyle.imageio import read_image, write_image
+
+from .conftest import SAMPLES, small
+
+
+def exif_bytes(make: str = "PhotostyleCam") -> bytes:
+    ex = Image.Exif()
+    ex[0x010F] = make
+    ex[0x0110] = "Model 1"
+    return ex.tobytes()
+
+
+def srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize(("suffix", "depth"), [(".png", 8), (".png", 16), (".tif", 8), (".tif", 16), (".jpg", 8)])
+def test_round_trip_keeps_depth_exif_and_icc(tmp_path, suffix: str, depth: int) -> None:
+    src = tmp_path / "src.jpg"
+    Image.fromarray((small("chelsea.png", 64) * 255).astype(np.uint8)).save(
+        src, exif=exif_bytes(), icc_profile=srgb_icc(), quality=95
+    )
+    photo = read_image(src)
+    gradient = np.linspace(0, 1, 64 * 43 * 3, dtype=np.float32).reshape(43, 64, 3)
+    out = write_image(tmp_path / f"out{suffix}", gradient, like=photo, bit_depth=depth)
+    back = read_image(out)
+    assert back.bit_depth == depth and back.size == (64, 43)
+    tol = 0.02 if suffix == ".jpg" else (1 / 65535 if depth == 16 else 1 / 255)
+    assert np.abs(back.pixels - gradient).max() <= tol + 1e-6
+    assert back.icc_profile == photo.icc_profile
+    ex = Image.Exif()
+    ex.load(back.exif)
+    assert ex[0x010F] == "PhotostyleCam"
+
+
+def test_sixteen_bit_tiff_keeps_precision(tmp_path) -> None:
+    a = np.random.default_rng(0).integers(0, 65535, (30, 40, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", a, photometric="rgb")
+    p = read_image(tmp_path / "a.tif")
+    assert p.bit_depth == 16 and np.array_equal(np.round(p.pixels * 65535).astype(np.uint16), a)
+
+
+def test_exif_orientation_is_applied(tmp_path) -> None:
+    img = (small("chelsea.png", 64) * 255).astype(np.uint8)
+    ex = Image.Exif()
+    ex[0x0112] = 6  # rotate 90 CW to display
+    Image.fromarray(img).save(tmp_path / "r.jpg", exif=ex.tobytes(), quality=98)
+    p = read_image(tmp_path / "r.jpg")
+    assert p.size == (img.shape[0], img.shape[1])  # upright: width and height swapped
+    out = Image.Exif()
+    out.load(p.exif)
+    assert out.get(0x0112, 1) == 1
+
+
+def test_grey_alpha_and_cmyk_convert_with_a_warning(tmp_path) -> None:
+    rgb = (small("chelsea.png", 64) * 255).astype(np.uint8)
+    Image.fromarray(rgb).convert("L").save(tmp_path / "g.png")
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "a.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg")
+    for name, what in [("g.png", "grey-scale"), ("a.png", "alpha"), ("c.jpg", "CMYK")]:
+        with pytest.warns(UserWarning, match=f"{name}.*{what}"):
+            p = read_image(tmp_path / name)
+        assert p.pixels.shape[2] == 3
+
+
+def test_bad_files_give_one_clear_error(tmp_path) -> None:
+    with pytest.raises(InputError, match="nope.jpg: photo not found"):
+        read_image(tmp_path / "nope.jpg", role="photo")
+    (tmp_path / "x.gif").write_bytes(b"GIF89a")
+    with pytest.raises(InputError, match="x.gif: unsupported image format"):
+        read_image(tmp_path / "x.gif")
+    good = (SAMPLES / "rocket.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(good[:200])
+    with pytest.raises(InputError, match="cut.jpg: cannot decode.*corrupt"):
+        read_image(tmp_path / "cut.jpg")
+
+
+def test_never_overwrites_and_leaves_no_partial_file(tmp_path) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"the user's file")
+    with pytest.raises(OutputError, match="already exists.*--overwrite"):
+        write_image(target, np.zeros((20, 20, 3), np.float32))
+    assert target.read_bytes() == b"the user's file"
+    with pytest.raises(OutputError, match="does not exist"):
+        write_image(tmp_path / "no" / "dir.png", np.zeros((20, 20, 3), np.float32))
+    with pytest.raises(OutputError, match=r"bad.png: expected RGB pixels"):
+        write_image(tmp_path / "bad.png", np.zeros((20, 20, 7), np.float32))
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_image(tmp_path / "out.tif", np.zeros((20, 20, 3), np.float32))
+    assert os.listdir(tmp_path) == []
