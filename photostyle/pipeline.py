@@ -95,6 +95,14 @@ def transfer(
         pairs = whole_image(p.shape[:2], r.shape[:2])
     else:
         pairs = make_pairs(p.shape[:2], r.shape[:2], masks[0], masks[1])
+    from .controls import finish, prepare
+
+    prep = prepare(p, r, pairs, s)  # preserve_color, region references and strength (photostyle/controls.py)
+    if prep.skip:  # strength 0 everywhere: the photo itself, bit-identical
+        if progress:
+            progress(1.0, "done (strength 0)")
+        return Result(p.copy(), time.perf_counter() - t0)
+    photo_px, p, r, pairs = p, prep.photo, prep.reference, prep.pairs
     if max(r.shape[:2]) < min(s.scales[-1], max(p.shape[:2])) // 2:
         warnings.warn(
             f"the reference is only {r.shape[1]}x{r.shape[0]}: much smaller than the working size "
@@ -113,7 +121,7 @@ def transfer(
         small, out_small = engine.run(p, r, pairs, progress)
     from .upsample import upsample
 
-    image = upsample(small, out_small, p, s.upsample_radius, s.upsample_eps)
+    image = finish(upsample(small, out_small, p, s.upsample_radius, s.upsample_eps), photo_px, prep)
     if progress:
         progress(1.0, "done")
     trace = engine.trace if s.quality == "best" else []
