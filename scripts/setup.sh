@@ -9,6 +9,6 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 .venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
 stamp=.venv/.photostyle-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  pip install -e ".[dev,album]"
+  pip install -e ".[dev,album,ray]"
   touch "$stamp"
 fi
