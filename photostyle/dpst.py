@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from skimage.transform import resize
 
 from .colour import region_colour_transfer
-from .masks import RegionPairs
+from .masks import RegionPairs, resize_labels
 from .regularise import matting_energy, matting_laplacian, to_torch
 from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
 from .upsample import upsample
@@ -85,6 +85,59 @@ def _grams(feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return g / masks.sum(1).clamp_min(1.0)[:, None, None]
 
 
+# Histogram loss (Risser, Wilmot, Barnes 2017, "Stable and Controllable Neural Texture Synthesis and Style Transfer
+# Using Histogram Losses"), Settings.style_loss='histogram': beside the Gram loss, every feature channel of a photo
+# region is pulled toward its own values re-ranked onto the partner reference region's distribution (exact histogram
+# matching, recomputed at each evaluation, no gradient through the target); at relu1_1 and relu4_1 as in the paper.
+HISTOGRAM_LAYERS = ("conv1_1", "conv4_1")
+HistogramTargets = dict[str, list[tuple[torch.Tensor, torch.Tensor]]]  # layer -> [(pixel ids, sorted values (C, n))]
+
+
+def _resample_sorted(values: torch.Tensor, n: int) -> torch.Tensor:
+    """(C, m) values -> (C, n): each channel's sorted values at n evenly spaced quantiles."""
+    s = values.sort(1).values
+    m = s.shape[1]
+    pos = ((torch.arange(n, device=s.device, dtype=s.dtype) + 0.5) * (m / n) - 0.5).clamp(0, m - 1)
+    lo = pos.floor().long()
+    t = pos - lo
+    return s[:, lo] * (1 - t) + s[:, (lo + 1).clamp_max(m - 1)] * t
+
+
+def histogram_targets(
+    vgg: VGG19, reference: np.ndarray, rlab: np.ndarray, partners: list[int], photo_masks: dict[str, torch.Tensor]
+) -> HistogramTargets:
+    """Per histogram layer and photo region: the region's pixels (each pixel to its main region) and its partner
+    reference region's sorted feature values resampled to that many (a partner of -1: the whole reference)."""
+    dev = photo_masks[HISTOGRAM_LAYERS[0]].device
+    with torch.no_grad():
+        rf = vgg(_t(reference, dev), list(HISTOGRAM_LAYERS))
+    out: HistogramTargets = {}
+    for name in HISTOGRAM_LAYERS:
+        h, w = rf[name].shape[-2:]
+        feat = rf[name][0].flatten(1)
+        lab = torch.from_numpy(resize_labels(rlab, (w, h)).ravel()).to(dev)
+        owner = photo_masks[name].argmax(0)
+        out[name] = []
+        for i, j in enumerate(partners):
+            idx = (owner == i).nonzero()[:, 0]
+            sel = lab == j
+            if len(idx):
+                out[name].append((idx, _resample_sorted(feat[:, sel] if j >= 0 and sel.any() else feat, len(idx))))
+    return out
+
+
+def histogram_loss(feats: dict[str, torch.Tensor], targets: HistogramTargets) -> torch.Tensor:
+    """sum over layers of ||F - H(F)||^2 / ||H(F)||^2, H(F) the histogram-matched features (regions re-ranked)."""
+    loss = torch.zeros((), device=next(iter(feats.values())).device)
+    for name, regions in targets.items():
+        f = feats[name][0].flatten(1)
+        t = f.detach().clone()
+        for idx, values in regions:
+            t[:, idx] = torch.empty_like(values).scatter_(1, t[:, idx].argsort(1), values)
+        loss = loss + (f - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-8)
+    return loss
+
+
 @dataclass
 class Stage:
     """The losses at one working size."""
@@ -96,6 +149,7 @@ class Stage:
     photo_masks: dict[str, torch.Tensor]  # layer -> (K, n)
     area: torch.Tensor  # (K,)
     laplacian: torch.Tensor | None
+    histogram: HistogramTargets | None = None  # Settings.style_loss == 'histogram'
 
 
 class DPST:
@@ -132,7 +186,10 @@ class DPST:
             pmasks[name] = _layer_masks(plab, regions, (h >> level, w >> level), dev)
         area = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
         lap = to_torch(matting_laplacian(photo, self.s.matting_epsilon), dev) if matting else None
-        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, area, lap)
+        hist = (
+            histogram_targets(self.vgg, reference, rlab, partners, pmasks) if self.s.style_loss == "histogram" else None
+        )
+        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, area, lap, hist)
 
     def _reference_grams(
         self, reference: np.ndarray, rlab: np.ndarray, regions: list[int], pairs: RegionPairs
@@ -166,6 +223,9 @@ class DPST:
             g = _grams(f, st.photo_masks[name])
             style = style + ((g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name] * st.area).sum()
         out = {"content": content, "style": style}
+        if st.histogram is not None:  # Risser et al. 2017, beside the Gram loss
+            out["histogram"] = histogram_loss(feats, st.histogram)
+            out["style"] = style + out["histogram"]
         if st.laplacian is not None:
             n = x.shape[2] * x.shape[3]
             out["matting"] = matting_energy(x, st.laplacian) / n
