@@ -18,7 +18,7 @@ from .errors import PhotostyleError, SettingsError
 from .settings import PRESERVE_COLOR, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
-COMMANDS: tuple[str, ...] = ("pipelines.album:register",)
+COMMANDS: tuple[str, ...] = ("pipelines.album:register", "photostyle.service:register", "photostyle.gimp:register")
 
 QUALITY_PRESETS = {
     # longest side per coarse-to-fine scale, L-BFGS evaluations per scale
