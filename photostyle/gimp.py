@@ -1,0 +1,197 @@
+"""``photostyle gimp install|uninstall``: put the GIMP 3 plug-in where GIMP looks, and tell it where the engine is.
+
+The plug-in (``plugins/gimp/photostyle/photostyle.py``, GI + standard library only) is copied to
+``<GIMP profile>/plug-ins/photostyle/photostyle.py`` (GIMP wants the folder and the file to share a name, and the
+file executable). Beside it, ``photostyle.json`` records the command that runs this engine (this Python with
+``-m photostyle``) and the service file, so the plug-in can reach ``photostyle serve`` or start it.
+
+GIMP 3 profile folders, newest 3.x first when several exist:
+  Linux      $XDG_CONFIG_HOME/GIMP/3.x (default ~/.config/GIMP/3.x)
+  Flatpak    ~/.var/app/org.gimp.GIMP/config/GIMP/3.x
+  Snap       ~/snap/gimp/current/.config/GIMP/3.x
+  macOS      ~/Library/Application Support/GIMP/3.x
+  Windows    %APPDATA%\\GIMP\\3.x
+GIMP3_DIRECTORY (GIMP's own override) and ``--gimp-dir`` take precedence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import OutputError, PhotostyleError
+from .service import service_file
+
+PLUGIN_NAME = "photostyle"
+CONFIG_NAME = "photostyle.json"
+MARKER = "Photo Style for GIMP 3"  # in the plug-in's docstring: only our own files are replaced or removed
+
+
+def plugin_source() -> Path:
+    """The plug-in file shipped with this checkout or installed package."""
+    here = Path(__file__).resolve().parent
+    for cand in (
+        here.parent / "plugins" / "gimp" / PLUGIN_NAME / f"{PLUGIN_NAME}.py",
+        here / "data" / "gimp" / f"{PLUGIN_NAME}.py",
+    ):
+        if cand.is_file():
+            return cand
+    raise PhotostyleError(
+        f"the GIMP plug-in file was not found next to {here}; reinstall photostyle from its source tree "
+        "(pip install -e .)."
+    )
+
+
+def _version_key(p: Path) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", p.name))
+
+
+def candidate_bases(
+    home: Path | None = None, platform: str | None = None, env: dict[str, str] | None = None
+) -> list[tuple[str, Path]]:
+    """(kind, GIMP folder holding the 3.x profiles) for this platform, most usual first."""
+    home = home or Path.home()
+    platform = platform or sys.platform
+    env = dict(os.environ) if env is None else env
+    if platform == "win32":
+        appdata = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
+        return [("windows", appdata / "GIMP")]
+    if platform == "darwin":
+        return [("macos", home / "Library" / "Application Support" / "GIMP")]
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    return [
+        ("linux", xdg / "GIMP"),
+        ("flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
+        ("snap", home / "snap" / "gimp" / "current" / ".config" / "GIMP"),
+    ]
+
+
+def find_profiles(
+    home: Path | None = None, platform: str | None = None, env: dict[str, str] | None = None
+) -> list[tuple[str, Path]]:
+    """(kind, profile folder) of every GIMP 3 profile found; when none exists yet, the platform's default 3.0."""
+    env = dict(os.environ) if env is None else env
+    if env.get("GIMP3_DIRECTORY"):
+        return [("GIMP3_DIRECTORY", Path(env["GIMP3_DIRECTORY"]))]
+    bases = candidate_bases(home, platform, env)
+    found: list[tuple[str, Path]] = []
+    for kind, base in bases:
+        if base.is_dir():
+            versions = sorted((d for d in base.iterdir() if d.is_dir() and re.fullmatch(r"3\.\d+", d.name)),
+                              key=_version_key, reverse=True)  # fmt: skip
+            if versions:
+                found.append((kind, versions[0]))
+    if found:
+        return found
+    # No profile yet (GIMP 3 never started): the one GIMP will create, Flatpak's if GIMP is only there.
+    flatpak_app = [b for k, b in bases if k == "flatpak" and b.parent.parent.is_dir()]
+    if flatpak_app:
+        return [("flatpak", flatpak_app[0] / "3.0")]
+    return [(bases[0][0], bases[0][1] / "3.0")]
+
+
+def engine_command() -> list[str]:
+    """The command that runs this engine: this interpreter with ``-m photostyle``."""
+    return [sys.executable, "-m", "photostyle"]
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text("utf-8", errors="replace")[:4000]
+    except OSError:
+        return False
+
+
+def install(
+    profile: Path, *, kind: str = "custom", svc_file: Path | None = None, engine: list[str] | None = None
+) -> Path:
+    """Copy the plug-in into PROFILE/plug-ins/photostyle and record the engine; returns the plug-in file."""
+    src = plugin_source()
+    folder = Path(profile) / "plug-ins" / PLUGIN_NAME
+    target = folder / f"{PLUGIN_NAME}.py"
+    if target.exists() and not _is_ours(target):
+        raise OutputError(f"{target}: a different plug-in of that name is installed; remove it first.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(src, tmp)
+        tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRUSR)
+        os.replace(tmp, target)
+        config = {
+            "engine": engine or engine_command(),
+            "service_file": str(svc_file or service_file()),
+            "installed_by": f"photostyle {__version__}",
+            "gimp": kind,
+        }
+        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot install the plug-in there ({exc}); check the folder's permissions "
+                          "or pass --gimp-dir.") from exc  # fmt: skip
+    return target
+
+
+def uninstall(profile: Path) -> Path | None:
+    """Remove our plug-in folder from PROFILE; returns the folder removed, or None when it was not installed."""
+    folder = Path(profile) / "plug-ins" / PLUGIN_NAME
+    target = folder / f"{PLUGIN_NAME}.py"
+    if not target.exists():
+        return None
+    if not _is_ours(target):
+        raise OutputError(f"{target}: not photostyle's plug-in; left in place.")
+    for name in (f"{PLUGIN_NAME}.py", CONFIG_NAME):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / "__pycache__", ignore_errors=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        print(f"note: {folder} holds other files; they were left in place.", file=sys.stderr)
+    return folder
+
+
+def _targets(a: argparse.Namespace) -> list[tuple[str, Path]]:
+    if a.gimp_dir:
+        return [("custom", Path(a.gimp_dir).expanduser())]
+    return find_profiles()
+
+
+def _cmd_gimp(a: argparse.Namespace) -> int:
+    if a.action == "install":
+        svc = Path(a.service_file).expanduser() if a.service_file else None
+        for kind, profile in _targets(a):
+            target = install(profile, kind=kind, svc_file=svc)
+            print(target)
+            if kind == "flatpak":
+                print(
+                    "note: GIMP from Flatpak may not be allowed to start programs outside its sandbox. If the filter "
+                    "says the engine cannot be reached, run `photostyle serve` yourself (e.g. at login).",
+                    file=sys.stderr,
+                )
+        print(f"engine: {' '.join(engine_command())}; restart GIMP, then use Filters > Photo Style.", file=sys.stderr)
+        return 0
+    removed = [f for _, p in _targets(a) if (f := uninstall(p)) is not None]
+    for f in removed:
+        print(f"removed {f}")
+    if not removed:
+        print("the photostyle plug-in was not installed there; nothing removed.", file=sys.stderr)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "gimp",
+        help="install or remove the GIMP 3 plug-in (Filters > Photo Style)",
+        description="Copy the GIMP 3 plug-in into GIMP's plug-in folder (Linux, Flatpak, Snap, macOS, Windows) and "
+        "record where this engine lives; or remove it.",
+    )
+    p.add_argument("action", choices=["install", "uninstall"])
+    p.add_argument("--gimp-dir", help="the GIMP 3 profile folder (e.g. ~/.config/GIMP/3.0) instead of the found ones")
+    p.add_argument("--service-file", help="the service file the plug-in should read (default: the service's)")
+    p.set_defaults(func=_cmd_gimp)
