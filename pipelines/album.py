@@ -167,6 +167,12 @@ def output_name(template: str, photo: Path, look: str, *, tiff: bool = False) ->
     return name
 
 
+def _version() -> str:
+    from photostyle import __version__
+
+    return __version__
+
+
 def _is_inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
@@ -267,6 +273,11 @@ class AlbumWorker:
         if spec.threads:
             self.settings = self.settings.with_(threads=spec.threads)
         self.reference = imageio.read_image(spec.reference, role="reference")
+        if self.settings.quality == "best":  # load this worker's model now (the engine keeps it per process)
+            from photostyle.runtime import pick_device
+            from photostyle.vgg import load_vgg
+
+            load_vgg(self.settings.vgg_weights, pick_device(self.settings.device))
 
     def __call__(self, task: PhotoTask) -> Entry:
         return process_photo(task, self.reference, self.settings)
@@ -369,6 +380,7 @@ def plan_album(o: AlbumOptions) -> Plan:
     reference = imageio.read_image(o.reference, role="reference")
     look = o.look or Path(o.reference).stem
     run_fields: Entry = {
+        "photostyle_version": _version(),  # provenance only: a new version does not redo finished photos
         "reference": str(Path(o.reference).resolve()),
         "reference_sha256": sha256_file(o.reference),
         "settings": json.loads(json.dumps(o.settings.to_dict())),
@@ -421,6 +433,7 @@ def plan_album(o: AlbumOptions) -> Plan:
 
 # ------------------------------------------------------------------------------------------------ executors
 _POOL_WORKER: AlbumWorker | None = None
+_POOL_SETUP_ERROR: PhotostyleError | None = None
 
 
 def _die_with_parent() -> None:
@@ -434,12 +447,17 @@ def _die_with_parent() -> None:
 
 
 def _pool_init(spec: WorkerSpec) -> None:
-    global _POOL_WORKER
+    global _POOL_WORKER, _POOL_SETUP_ERROR
     _die_with_parent()
-    _POOL_WORKER = AlbumWorker(spec)
+    try:
+        _POOL_WORKER = AlbumWorker(spec)
+    except PhotostyleError as exc:  # raised again for the first photo, so the parent stops with this message
+        _POOL_SETUP_ERROR = exc
 
 
 def _pool_run(task: PhotoTask) -> Entry:
+    if _POOL_SETUP_ERROR is not None:
+        raise _POOL_SETUP_ERROR
     assert _POOL_WORKER is not None, "worker not initialised"
     return _POOL_WORKER(task)
 
@@ -448,6 +466,28 @@ def worker_threads(jobs: int, settings: Settings) -> int:
     """Threads per worker: the user's --threads, else the cores shared out between the workers."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return settings.threads or max(1, cores // max(1, jobs))
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int | None) -> Iterator[None]:
+    """Limit the BLAS/OpenMP pools of processes started inside, so N workers do not each use every core.
+
+    They read these variables when numpy and torch load, before any initializer could set them.
+    """
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    if threads:
+        os.environ.update(dict.fromkeys(_THREAD_VARS, str(threads)))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_local(tasks: list[PhotoTask], spec: WorkerSpec, jobs: int, record: Record) -> None:
@@ -464,10 +504,13 @@ def run_local(tasks: list[PhotoTask], spec: WorkerSpec, jobs: int, record: Recor
         max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_pool_init, initargs=(spec,)
     )
     try:
-        futures = {ex.submit(_pool_run, t): t for t in tasks}
+        with _thread_env(spec.threads):  # the workers are spawned by the first submits and inherit it
+            futures = {ex.submit(_pool_run, t): t for t in tasks}
         for f in as_completed(futures):
             try:
                 record(f.result())
+            except PhotostyleError:  # a worker could not set up (reference, weights, device): stop the job
+                raise
             except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory) fails its photo
                 t = futures[f]
                 record(_error_entry(t, f"{t.input}: the worker styling it stopped ({exc!r}).", type(exc).__name__))
@@ -494,8 +537,13 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
         summary.failures = [(e["input"], e["error"]) for e in plan.refused]
         return summary
     out_dir = Path(o.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _album_lock(out_dir):
+    with contextlib.ExitStack() as stack:
+        if o.ray and plan.tasks:  # connect first: a cluster that cannot be reached leaves nothing behind
+            from .ray_runner import session
+
+            stack.enter_context(session(o.ray))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(_album_lock(out_dir))
         _remove_stale_parts(out_dir)
         manifest = Manifest(out_dir / MANIFEST_NAME)
         summary.manifest = manifest.path

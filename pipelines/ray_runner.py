@@ -13,8 +13,10 @@ paths (a shared file system) and have photostyle installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -45,6 +47,17 @@ def _ray() -> Any:
             "--ray needs Ray: install it with `pip install 'photostyle[ray]'` (on every node of the cluster)."
         ) from exc
     return ray
+
+
+@contextlib.contextmanager
+def session(address: str) -> Iterator[None]:
+    """Connected to Ray at ADDRESS for the duration (a connection this process already has is reused and kept)."""
+    started = connect(address)
+    try:
+        yield
+    finally:
+        if started:
+            _ray().shutdown()
 
 
 def connect(address: str) -> bool:
@@ -79,8 +92,7 @@ def run_on_ray(
     if not tasks:
         return
     ray = _ray()
-    started = connect(address)
-    try:
+    with session(address):
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # per-operator chatter; failures still raise
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the album job has its own
@@ -110,6 +122,3 @@ def run_on_ray(
                 "run the same command again to resume. On a cluster, check that every node sees the photos, the "
                 "reference and the output folder at the same paths and has photostyle installed."
             ) from exc
-    finally:
-        if started:
-            ray.shutdown()

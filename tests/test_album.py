@@ -26,7 +26,7 @@ import tifffile
 from PIL import Image, ImageCms
 from skimage import color, data
 
-from photostyle.errors import OutputError, SettingsError
+from photostyle.errors import OutputError, PhotostyleError, SettingsError
 from photostyle.imageio import read_image
 from photostyle.settings import Settings
 from pipelines.album import MANIFEST_NAME, AlbumOptions, comparable, read_manifest, run_album
@@ -258,6 +258,14 @@ def test_16_bit_tiff_outputs_keep_metadata(tmp_path: Path, shoot: Path, referenc
     assert photo.icc_profile == _srgb_icc() and photo.xmp is not None and b"Rating" in photo.xmp
     with pyexiv2.Image(str(tif)) as meta:
         assert meta.read_exif()["Exif.Image.Make"] == "Canon"
+
+
+def test_a_worker_that_cannot_set_up_stops_the_job(tmp_path: Path, shoot: Path, reference: Path) -> None:
+    missing = tmp_path / "no-such-weights.pth"
+    broken = PREVIEW.with_(quality="best", vgg_weights=str(missing))
+    with pytest.raises(PhotostyleError, match="no-such-weights.pth"):
+        run_album(AlbumOptions(shoot, reference, tmp_path / "out", settings=broken, jobs=2, progress=False))
+    assert not list((tmp_path / "out").glob("*_night.jpg"))
 
 
 def _cli(shoot: Path, reference: Path, out: Path) -> list[str]:
