@@ -25,13 +25,14 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import socket
 import sys
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,7 @@ def plan_album(o: AlbumOptions) -> Plan:
 # ------------------------------------------------------------------------------------------------ executors
 _POOL_WORKER: AlbumWorker | None = None
 _POOL_SETUP_ERROR: PhotostyleError | None = None
+_POOL_STOP: Any = None  # a multiprocessing Event: set by the parent on Ctrl-C, so queued photos are not started
 
 
 def _die_with_parent() -> None:
@@ -441,23 +443,27 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             import ctypes
-            import signal
 
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _pool_init(spec: WorkerSpec) -> None:
-    global _POOL_WORKER, _POOL_SETUP_ERROR
+def _pool_init(spec: WorkerSpec, stop: Any) -> None:
+    global _POOL_WORKER, _POOL_SETUP_ERROR, _POOL_STOP
     _die_with_parent()
+    # Ctrl-C is the parent's to handle: it stops handing out photos and waits for those in progress
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _POOL_STOP = stop
     try:
         _POOL_WORKER = AlbumWorker(spec)
     except PhotostyleError as exc:  # raised again for the first photo, so the parent stops with this message
         _POOL_SETUP_ERROR = exc
 
 
-def _pool_run(task: PhotoTask) -> Entry:
+def _pool_run(task: PhotoTask) -> Entry | None:
     if _POOL_SETUP_ERROR is not None:
         raise _POOL_SETUP_ERROR
+    if _POOL_STOP is not None and _POOL_STOP.is_set():
+        return None  # the job was interrupted before this photo started
     assert _POOL_WORKER is not None, "worker not initialised"
     return _POOL_WORKER(task)
 
@@ -500,20 +506,44 @@ def run_local(tasks: list[PhotoTask], spec: WorkerSpec, jobs: int, record: Recor
             record(worker(t))
         return
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with torch's thread pools
+    stop = ctx.Event()
     ex = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_pool_init, initargs=(spec,)
+        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_pool_init, initargs=(spec, stop)
     )
+
+    def collect(f: Future[Entry | None], task: PhotoTask) -> None:
+        try:
+            entry = f.result()
+        except PhotostyleError:  # a worker could not set up (reference, weights, device): stop the job
+            raise
+        except KeyboardInterrupt:  # Ctrl-C reached the worker mid-photo: nothing was written, nothing to record
+            return
+        except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory) fails its photo
+            entry = _error_entry(task, f"{task.input}: the worker styling it stopped ({exc!r}).", type(exc).__name__)
+        if entry is not None:
+            record(entry)
+
     try:
         with _thread_env(spec.threads):  # the workers are spawned by the first submits and inherit it
             futures = {ex.submit(_pool_run, t): t for t in tasks}
-        for f in as_completed(futures):
+        left = set(futures)
+        try:
+            for f in as_completed(futures):
+                left.discard(f)
+                collect(f, futures[f])
+        except KeyboardInterrupt:
+            # Photos already handed to a worker may still finish and write their output: wait for them and
+            # record them, so that a resumed run knows those outputs. Queued photos are not started.
+            stop.set()
+            running = [f for f in left if not f.cancel()]
+            print("stopping: letting the photos in progress finish (Ctrl-C again to abandon them)", file=sys.stderr)
             try:
-                record(f.result())
-            except PhotostyleError:  # a worker could not set up (reference, weights, device): stop the job
-                raise
-            except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory) fails its photo
-                t = futures[f]
-                record(_error_entry(t, f"{t.input}: the worker styling it stopped ({exc!r}).", type(exc).__name__))
+                for f in as_completed(running):
+                    collect(f, futures[f])
+            except KeyboardInterrupt:
+                for proc in list(getattr(ex, "_processes", {}).values()):  # abandon: end the workers now
+                    proc.terminate()
+            raise
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
 

@@ -100,8 +100,9 @@ def write_contact_sheet(
         if have[e["output"]]:
             b, a = (p.relative_to(out_dir).as_posix() for p in thumb_paths(out_dir, e["output"]))
             out_link = html.escape(e["output"])
+            in_link = html.escape(Path(os.path.relpath(shoot_dir / e["input"], out_dir)).as_posix())
             body = (
-                f'<a href="{html.escape(b)}"><img src="{html.escape(b)}" alt="before: {name}"></a>'
+                f'<a href="{in_link}"><img src="{html.escape(b)}" alt="before: {name}"></a>'
                 f'<a href="{out_link}"><img src="{html.escape(a)}" alt="after: {name}"></a>'
             )
             caption = f"{name} &rarr; {out_link}"

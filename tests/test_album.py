@@ -310,6 +310,38 @@ def test_a_killed_run_resumes_and_does_only_the_rest(tmp_path: Path, shoot: Path
     assert read_image(out / "b_large_night.jpg").size == (2400, 1600)
 
 
+def test_ctrl_c_stops_a_pool_run_and_every_written_output_is_recorded(
+    tmp_path: Path, shoot: Path, reference: Path
+) -> None:
+    d = tmp_path / "shoot"
+    d.mkdir()
+    big = _resized("astronaut.png", 512).resize((1200, 800))  # ~0.3 s each
+    for i in range(5):
+        big.rotate(3 * i).save(d / f"IMG_{i}.jpg", quality=90)
+    out = tmp_path / "out"
+    cmd = [*_cli(d, reference, out)[:-3], "--jobs", "2", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and manifest.read_text().count("\n") >= 1:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+            break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    recorded = read_manifest(manifest)
+    written = {p.name for p in out.glob("IMG_*_night.jpg")}
+    assert written == {name for name, e in recorded.items() if e["status"] == "done"}  # no output unaccounted for
+    assert 1 <= len(written) < 5
+    assert not list(out.glob(".*.part"))
+    resumed = subprocess.run(_cli(d, reference, out), env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{5 - len(written)} succeeded, 0 failed, {len(written)} skipped (of 5)" in resumed.stderr
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     import ray
