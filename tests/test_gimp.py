@@ -159,11 +159,16 @@ def _shutdown(info: dict) -> None:
         conn.close()
     t_end = time.monotonic() + 30
     while time.monotonic() < t_end:
-        try:
-            os.kill(info["pid"], 0)
-        except ProcessLookupError:
-            return
+        try:  # the service is this process's child here (the plug-in started it): reap it
+            if os.waitpid(info["pid"], os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            try:
+                os.kill(info["pid"], 0)
+            except ProcessLookupError:
+                return
         time.sleep(0.1)
+    raise AssertionError(f"the service (pid {info['pid']}) did not stop after /v1/shutdown")
 
 
 def test_client_falls_back_to_a_one_shot_engine(plug, images, tmp_path, monkeypatch) -> None:
@@ -261,12 +266,12 @@ def _debian_reachable() -> bool:
 
 def gimp_root() -> Path:
     """The cached trixie root with GIMP 3, built with mmdebstrap when missing; skips where that cannot run."""
-    if (GIMP_ROOT / GIMP_BIN).exists():
-        return GIMP_ROOT
     if not sys.platform.startswith("linux"):
         pytest.skip("the real-GIMP test builds a Debian root with mmdebstrap: Linux only")
     if os.geteuid() != 0:
         pytest.skip("the real-GIMP test needs root (mmdebstrap and chroot); CI runs it as root")
+    if (GIMP_ROOT / GIMP_BIN).exists():
+        return GIMP_ROOT
     if not shutil.which("mmdebstrap"):
         if not shutil.which("apt-get"):
             pytest.skip("mmdebstrap is not installed and there is no apt-get to install it")
@@ -302,9 +307,12 @@ import json
 from gi.repository import Gimp, Gio
 W = "@WORK@"
 out = {}
-def run_case(name, reference="coffee.png", select=None, precision=None, masks="none", alpha_hole=None):
+def run_case(name, reference="coffee.png", select=None, precision=None, masks="none", alpha_hole=None,
+             preserve="none", strength=1.0, grey=False):
     img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(W + "/photo.png"))
     layer = img.get_layers()[0]
+    if grey:
+        img.convert_grayscale()
     if precision is not None:
         img.convert_precision(precision)
     if alpha_hole:
@@ -322,6 +330,8 @@ def run_case(name, reference="coffee.png", select=None, precision=None, masks="n
     cfg.set_property("reference", Gio.File.new_for_path(W + "/" + reference))
     cfg.set_property("quality", "preview")
     cfg.set_property("masks", masks)
+    cfg.set_property("preserve-color", preserve)
+    cfg.set_property("strength", strength)
     cfg.set_property("settings-json", '{"threads": 1}')
     res = proc.run(cfg)
     layers = img.get_layers()
@@ -340,6 +350,8 @@ run_case("rect", select=(20, 10, 50, 40))
 run_case("target", select=(20, 10, 50, 40), masks="selection")
 run_case("u16", precision=Gimp.Precision.U16_NON_LINEAR)
 run_case("alpha", alpha_hole=(0, 0, 30, 20))
+run_case("controls", preserve="luminance", strength=0.5)
+run_case("grey", grey=True)
 run_case("broken", reference="broken.png")
 run_case("notarget", masks="selection")
 json.dump(out, open(W + "/result.json", "w"), indent=1)
@@ -379,14 +391,14 @@ def test_plugin_in_a_real_gimp(images, tmp_path) -> None:
         print(f"GIMP batch run: {time.perf_counter() - t0:.1f} s")
         assert r.returncode == 0 and (work / "result.json").exists(), r.stdout[-3000:] + r.stderr[-3000:]
         res = json.loads((work / "result.json").read_text())
-        for name in ("whole", "rect", "target", "u16", "alpha"):
+        for name in ("whole", "rect", "target", "u16", "alpha", "controls", "grey"):
             assert res[name]["status"] == "success", (name, res[name])
             assert res[name]["layers"] == ["coffee look", "Background"], res[name]  # a new layer, above
             assert res[name]["selected"] == ["coffee look"]
         assert res["broken"]["status"] == "execution-error" and res["broken"]["layers"] == ["Background"]
         assert "broken.png" in res["broken"]["error"] and "cannot decode" in res["broken"]["error"]
         assert res["notarget"]["status"] == "calling-error" and "needs a selection" in res["notarget"]["error"]
-        for name in ("whole", "rect", "target", "u16", "alpha"):
+        for name in ("whole", "rect", "target", "u16", "alpha", "controls", "grey"):
             shutil.copy(work / f"{name}.png", tmp_path / f"gimp_{name}.png")
     finally:
         if service is not None:
@@ -430,7 +442,20 @@ def test_plugin_in_a_real_gimp(images, tmp_path) -> None:
     assert (rgba[..., 3][hole] == 0).all() and (rgba[..., 3][~hole] == 255).all()  # the layer's alpha is kept
     assert np.abs(rgba[..., :3][~hole] - photo[~hole]).mean() > 5
 
-    strip = [photo, lib8, whole, rect, target, np.round(u16.pixels * 255)]
+    # the dialog's preserve-colours and strength reach the engine as they do through the library
+    controls = np.asarray(Image.open(tmp_path / "gimp_controls.png").convert("RGB")).astype(int)
+    lib_controls = to_uint(_library(images, {"quality": "preview", "preserve_color": "luminance", "strength": 0.5}), 8)
+    assert np.abs(controls - lib_controls.astype(int)).max() <= 1
+    assert np.abs(controls - whole).mean() > 3
+
+    # a grey image: styled in RGB, written back as grey by GIMP
+    with Image.open(tmp_path / "gimp_grey.png") as gi:
+        assert gi.mode in ("L", "LA"), gi.mode
+        grey = np.asarray(gi.convert("L")).astype(int)
+    grey_photo = np.asarray(Image.fromarray(images["photo"]).convert("L")).astype(int)
+    assert np.abs(grey - grey_photo).mean() > 3
+
+    strip = [photo, lib8, whole, rect, target, np.round(u16.pixels * 255), controls]
     Image.fromarray(np.concatenate(strip, 1).astype(np.uint8)).save(tmp_path / "gimp_vs_library.png")
     print(f"GIMP results next to the library's: {tmp_path / 'gimp_vs_library.png'}")
 

@@ -359,6 +359,7 @@ def main():
         if run_mode == Gimp.RunMode.INTERACTIVE:
             GimpUi.init("photostyle")
             dialog = GimpUi.ProcedureDialog.new(procedure, config, "Photo Style: Transfer Look")
+            dialog.get_spin_scale("strength", 100.0)  # a slider, shown as 0-100 %
             dialog.fill(["reference", "quality", "preserve-color", "strength", "masks"])
             ok = dialog.run()
             dialog.destroy()
