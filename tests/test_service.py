@@ -63,7 +63,8 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     proc = start_service(path)
     info = json.loads(path.read_text())
     yield {"info": info, "path": path, "proc": proc, "dir": d}
-    stop_service(proc)
+    stop_service(proc)  # SIGTERM: a clean stop that takes the service file with it
+    assert proc.returncode == 0 and not path.exists()
 
 
 @pytest.fixture(scope="module")

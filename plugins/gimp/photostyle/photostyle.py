@@ -409,6 +409,8 @@ def main():
             return apply(procedure, image, drawable, ref_path, settings, masks)
         except EngineError as exc:
             return error(procedure, f"Photo Style: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one clear message in GIMP rather than a crashed plug-in
+            return error(procedure, f"Photo Style failed unexpectedly: {type(exc).__name__}: {exc}")
 
     def apply(procedure, image, drawable, ref_path, settings, masks):
         Gegl.init(None)
