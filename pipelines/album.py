@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from photostyle.settings import Settings
 
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".photostyle-album.lock"
+JOURNAL_DIR = ".album-journal"
 DEFAULT_TEMPLATE = "{stem}_{look}.jpg"
 TIMING_FIELDS = ("seconds", "worker", "finished")  # differ between runs of the same work
 _NOT_IN_RESULT = ("device", "threads")  # settings that do not change what is written
@@ -100,6 +102,8 @@ class WorkerSpec:
     reference: str
     settings: dict[str, Any]
     threads: int | None = None
+    run_fields: dict[str, Any] = field(default_factory=dict)  # reference hash, settings ...: in every entry
+    journal_dir: str | None = None  # where this worker journals each finished photo (OUT_DIR/.album-journal)
 
 
 @dataclass
@@ -280,28 +284,72 @@ class AlbumWorker:
 
             load_vgg(self.settings.vgg_weights, pick_device(self.settings.device))
 
+        self.run_fields = dict(spec.run_fields)
+        self.journal = Journal(Path(spec.journal_dir)) if spec.journal_dir else None
+
     def __call__(self, task: PhotoTask) -> Entry:
-        return process_photo(task, self.reference, self.settings)
+        entry = {**process_photo(task, self.reference, self.settings), **self.run_fields, "finished": _now()}
+        if self.journal is not None:
+            self.journal.append(entry)
+        return entry
 
 
 # ------------------------------------------------------------------------------------------------ manifest
-def read_manifest(path: Path) -> dict[str, Entry]:
-    """The latest entry per output name; a line cut short by a killed run is ignored."""
-    entries: dict[str, Entry] = {}
-    if not path.exists():
-        return entries
-    with open(path, encoding="utf-8") as f:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _read_jsonl(path: Path) -> Iterator[Entry]:
+    """The entries of a JSON-lines file; a line cut short by a killed run is skipped."""
+    try:
+        f = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return
+    with f:
         for line in f:
-            line = line.strip()
-            if not line:
-                continue
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue
             if isinstance(e, dict) and "output" in e and "input" in e:
-                entries[str(e["output"])] = e
+                yield e
+
+
+def journal_files(out_dir: Path) -> list[Path]:
+    return sorted((out_dir / JOURNAL_DIR).glob("*.jsonl"))
+
+
+def read_manifest(path: Path) -> dict[str, Entry]:
+    """The latest entry per output name, from the manifest and the journals a killed run left beside it."""
+    entries: dict[str, Entry] = {}
+    for source in (path, *journal_files(path.parent)):
+        for e in _read_jsonl(source):
+            key = str(e["output"])
+            if key not in entries or str(e.get("finished", "")) >= str(entries[key].get("finished", "")):
+                entries[key] = e
     return entries
+
+
+class Journal:
+    """One worker's own append-only record of the photos it finished, written right after each output.
+
+    A worker has its own file (no two writers share one, even on a network file system), so a photo whose
+    output was written is known even when the driver was killed before it heard of it. The driver merges the
+    journals into the manifest and removes them when a run ends; a killed run's journals are merged on resume.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+
+    def append(self, entry: Entry) -> None:
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # the driver still records the entry in the manifest
+            warnings.warn(f"{self.path}: cannot journal {entry['input']} ({exc}).", stacklevel=2)
 
 
 class Manifest:
@@ -323,11 +371,18 @@ class Manifest:
         self._f.close()
 
     def compact(self) -> None:
+        """Rewrite the manifest with one line per photo (journals merged in), then drop the merged journals."""
         from ._atomic import write_text_atomic
 
+        journals = journal_files(self.path.parent)
         entries = sorted(read_manifest(self.path).values(), key=lambda e: (e["input"], e["output"]))
         text = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries)
         write_text_atomic(self.path, text, overwrite=True)
+        for j in journals:
+            with contextlib.suppress(OSError):
+                j.unlink()
+        with contextlib.suppress(OSError):
+            (self.path.parent / JOURNAL_DIR).rmdir()
 
 
 # ------------------------------------------------------------------------------------------------ planning
@@ -581,7 +636,7 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
         bar = _progress_bar(len(plan.tasks), o.progress)
 
         def record(entry: Entry) -> None:
-            full = {**entry, **plan.run_fields, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            full = {**plan.run_fields, "finished": _now(), **entry}  # (a worker's entry has both already)
             manifest.append(full)
             if full["status"] == "done":
                 summary.succeeded += 1
@@ -593,21 +648,22 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
 
         try:
             for e in plan.refused:
-                manifest.append({**e, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                manifest.append({**e, "finished": _now()})
                 summary.failed += 1
                 summary.failures.append((e["input"], e["error"]))
             jobs = o.jobs or (0 if o.ray else 1)
+            journal = (plan.run_fields, str((out_dir / JOURNAL_DIR).resolve()))
             if o.ray:
                 from .ray_runner import run_on_ray
 
                 cpus = o.ray_cpus_per_worker or float(o.settings.threads or 1)
-                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), max(1, round(cpus)))
+                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), max(1, round(cpus)), *journal)
                 run_on_ray(
                     plan.tasks, spec, o.ray, jobs=jobs or None, cpus=cpus, gpus=o.ray_gpus_per_worker, record=record
                 )
             else:
                 threads = worker_threads(jobs, o.settings) if jobs > 1 else o.settings.threads
-                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), threads)
+                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), threads, *journal)
                 run_local(plan.tasks, spec, jobs, record)
         except KeyboardInterrupt:
             summary.interrupted = True

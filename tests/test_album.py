@@ -29,7 +29,18 @@ from skimage import color, data
 from photostyle.errors import OutputError, PhotostyleError, SettingsError
 from photostyle.imageio import read_image
 from photostyle.settings import Settings
-from pipelines.album import MANIFEST_NAME, AlbumOptions, comparable, read_manifest, run_album
+from pipelines.album import (
+    JOURNAL_DIR,
+    MANIFEST_NAME,
+    AlbumOptions,
+    AlbumWorker,
+    WorkerSpec,
+    comparable,
+    journal_files,
+    plan_album,
+    read_manifest,
+    run_album,
+)
 from pipelines.lut import apply_lut, read_cube
 from tests.dng_writer import write_dng
 
@@ -208,6 +219,25 @@ def test_rerun_skips_finished_photos_and_retries_failed(album: tuple[Path, objec
     assert len((out / MANIFEST_NAME).read_text().splitlines()) == 6  # compacted: one line per photo
 
 
+def test_a_photo_whose_driver_died_is_known_from_the_worker_journal(
+    tmp_path: Path, shoot: Path, reference: Path
+) -> None:
+    out = tmp_path / "out"
+    options = AlbumOptions(shoot, reference, out, settings=PREVIEW, progress=False, contact_sheet=False)
+    plan = plan_album(options)
+    task = next(t for t in plan.tasks if t.name == "coffee.png")
+    out.mkdir()
+    journal_dir = out / JOURNAL_DIR
+    spec = WorkerSpec(str(reference), PREVIEW.to_dict(), 1, plan.run_fields, str(journal_dir))
+    entry = AlbumWorker(spec)(task)  # a worker finished the photo; its driver never heard of it
+    assert entry["status"] == "done" and (out / "coffee_night.jpg").exists()
+    assert not (out / MANIFEST_NAME).exists() and len(journal_files(out)) == 1
+    s = run_album(options)
+    assert (s.succeeded, s.failed, s.skipped) == (4, 1, 1)  # skipped, not refused as a stranger's file
+    assert read_manifest(out / MANIFEST_NAME)["coffee_night.jpg"]["output_sha256"] == entry["output_sha256"]
+    assert not journal_dir.exists()  # merged into the manifest
+
+
 def test_dry_run_writes_nothing(tmp_path: Path, album: tuple[Path, object], shoot: Path, reference: Path) -> None:
     fresh = tmp_path / "new"
     s = run_album(AlbumOptions(shoot, reference, fresh, settings=PREVIEW, dry_run=True))
@@ -295,14 +325,14 @@ def test_a_killed_run_resumes_and_does_only_the_rest(tmp_path: Path, shoot: Path
         time.sleep(0.005)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    first = read_manifest(manifest)
-    assert set(first) == {"a_astronaut_night.jpg", "a_coffee_night.jpg"}
+    first = read_manifest(manifest)  # (with the journal of a photo finished in the instant before the kill)
+    assert {"a_astronaut_night.jpg", "a_coffee_night.jpg"} <= set(first) and len(first) < 5
     done_at = {name: (out / name).stat().st_mtime_ns for name in first}
-    # whatever the kill interrupted left no half-written output under its final name
-    assert not (out / "b_large_night.jpg").exists()
+    # the photo the kill interrupted left no half-written output under its final name
+    assert {p.name for p in out.glob("*_night.jpg")} == set(first)
     resumed = subprocess.run(_cli(d, reference, out), env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "3 succeeded, 0 failed, 2 skipped (of 5)" in resumed.stderr
+    assert f"{5 - len(first)} succeeded, 0 failed, {len(first)} skipped (of 5)" in resumed.stderr
     assert {name: (out / name).stat().st_mtime_ns for name in first} == done_at  # not redone
     entries = read_manifest(manifest)
     assert len(entries) == 5 and all(e["status"] == "done" for e in entries.values())
