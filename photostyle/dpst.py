@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.transform import resize
 
 from .colour import region_colour_transfer
 from .masks import RegionPairs, resize_labels
@@ -55,13 +54,15 @@ def _reference_key(reference: np.ndarray, labels: np.ndarray, partners: list[int
 
 
 def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
-    """Area-averaged resize so the longest side is LONGEST (never enlarges)."""
+    """Antialiased bilinear resize so the longest side is LONGEST (never enlarges)."""
     h, w = img.shape[:2]
     s = min(1.0, longest / max(h, w))
     if s >= 1.0:
         return img.astype(np.float32)
     size = (max(1, round(h * s)), max(1, round(w * s)))
-    return resize(img, size, order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return x[0].permute(1, 2, 0).clamp(0, 1).contiguous().numpy()
 
 
 def _t(img: np.ndarray, device: torch.device) -> torch.Tensor:

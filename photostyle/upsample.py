@@ -25,23 +25,31 @@ def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 
 
     eps regularises A toward a constant shift (it is the guided filter's epsilon, in [0, 1] colour units^2).
     """
-    p = torch.from_numpy(np.ascontiguousarray(small_photo, dtype=np.float64)).permute(2, 0, 1)[None]
-    q = torch.from_numpy(np.ascontiguousarray(small_result, dtype=np.float64)).permute(2, 0, 1)[None]
-    h, w = p.shape[2:]
-    mp = _box(p, radius)  # (1, 3, H, W)
-    mq = _box(q, radius)
-    pp = torch.stack([_box(p[:, i : i + 1] * p[:, j : j + 1], radius)[:, 0] for i in range(3) for j in range(3)], 1)
-    pq = torch.stack([_box(q[:, i : i + 1] * p[:, j : j + 1], radius)[:, 0] for i in range(3) for j in range(3)], 1)
-    cov_pp = (pp.view(1, 3, 3, h, w) - mp[:, :, None] * mp[:, None]).permute(0, 3, 4, 1, 2)  # (1,H,W,3,3)
-    cov_qp = (pq.view(1, 3, 3, h, w) - mq[:, :, None] * mp[:, None]).permute(0, 3, 4, 1, 2)
-    eye = torch.eye(3, dtype=p.dtype)
-    a = torch.linalg.solve(cov_pp + eps * eye, cov_qp.transpose(-1, -2)).transpose(-1, -2)  # (1,H,W,3,3)
-    b = mq.permute(0, 2, 3, 1) - (a @ mp.permute(0, 2, 3, 1)[..., None])[..., 0]
-    coef = torch.cat([a, b[..., None]], -1)  # (1, H, W, 3, 4)
-    # smooth the coefficients (second guided-filter pass) so the maps vary gently
-    c = coef.reshape(1, h, w, 12).permute(0, 3, 1, 2)
-    c = _box(c, radius)
-    return c[0].permute(1, 2, 0).reshape(h, w, 3, 4).numpy().astype(np.float32)
+    p = torch.from_numpy(np.ascontiguousarray(small_photo, dtype=np.float32)).permute(2, 0, 1)
+    q = torch.from_numpy(np.ascontiguousarray(small_result, dtype=np.float32)).permute(2, 0, 1)
+    h, w = p.shape[1:]
+    # centre the colours on their global means: better conditioned second moments in float32
+    p = p - p.mean((1, 2), keepdim=True)
+    qm = q.mean((1, 2), keepdim=True)
+    q = q - qm
+    iu = [(i, j) for i in range(3) for j in range(i, 3)]
+    stack = torch.cat([p, q, torch.stack([p[i] * p[j] for i, j in iu]), (q[:, None] * p[None]).reshape(9, h, w)])
+    m = _box(stack[None], radius)[0]  # one pass for all 21 moments
+    mp, mq, pp, qp = m[:3], m[3:6], m[6:12], m[12:21].reshape(3, 3, h, w)
+    cov = torch.empty(3, 3, h, w)
+    for n, (i, j) in enumerate(iu):
+        cov[i, j] = cov[j, i] = pp[n] - mp[i] * mp[j]
+    cov_qp = qp - mq[:, None] * mp[None]
+    cov = cov.permute(2, 3, 0, 1) + eps * torch.eye(3)
+    a = torch.linalg.solve(cov, cov_qp.permute(2, 3, 1, 0)).transpose(-1, -2)  # (H, W, 3, 3)
+    b = mq.permute(1, 2, 0) - (a @ mp.permute(1, 2, 0)[..., None])[..., 0]
+    # back to uncentred colours: q + qm = A (p + pm - pm) + b + qm  =>  b' = b + qm - A pm
+    pm = torch.from_numpy(np.asarray(small_photo, dtype=np.float32).reshape(-1, 3).mean(0))
+    b = b + qm.view(3) - a @ pm
+    coef = torch.cat([a, b[..., None]], -1).reshape(h, w, 12).permute(2, 0, 1)
+    # smooth the coefficients (the guided filter's second pass) so the maps vary gently
+    c = _box(coef[None], radius)[0]
+    return c.permute(1, 2, 0).reshape(h, w, 3, 4).numpy()
 
 
 def apply_affine(coef: np.ndarray, photo: np.ndarray, rows_per_tile: int = 512) -> np.ndarray:
