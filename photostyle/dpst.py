@@ -24,6 +24,7 @@ paper's first stage for those who want it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -239,7 +240,16 @@ class DPST:
         return t
 
     # ------------------------------------------------------------------------------------------- optimise
-    def optimise(self, init: np.ndarray, st: Stage, evaluations: int, *, matting: bool) -> np.ndarray:
+    def optimise(
+        self,
+        init: np.ndarray,
+        st: Stage,
+        evaluations: int,
+        *,
+        matting: bool,
+        on_eval: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """L-BFGS from INIT for at most EVALUATIONS loss evaluations; ON_EVAL(n) is called after each."""
         if evaluations <= 0:
             return init
         x = _t(init, self.device).clone().requires_grad_(True)
@@ -254,6 +264,7 @@ class DPST:
             line_search_fn="strong_wolfe",
         )
         trace = self.trace
+        first = len(trace)
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -264,6 +275,8 @@ class DPST:
                 {k: float(v.detach()) for k, v in parts.items()}
                 | {"total": float(loss.detach()), "size": max(init.shape)}
             )
+            if on_eval:
+                on_eval(len(trace) - first)
             return loss
 
         opt.step(closure)
@@ -280,31 +293,41 @@ class DPST:
         """Returns (small photo, small result) at the final working size."""
         s = self.s
         torch.manual_seed(s.seed)
-        total = max(1, sum(s.iterations) * (2 if s.init == "neural" else 1))
-        done = 0
+        # progress counts evaluations weighted by their pixel count (a 400-px evaluation costs ~2.5 at 256 px)
+        costs = [n * size * size for size, n in zip(s.scales, s.iterations, strict=True)]
+        if s.init == "neural":
+            costs[0] *= 2
+        total = float(max(1, sum(costs)))
+        done = 0.0
         result: np.ndarray | None = None
         prev_photo: np.ndarray | None = None
         for i, (size, evals) in enumerate(zip(s.scales, s.iterations, strict=True)):
             p = resize_image(photo, size)
             r = resize_image(reference, max(size, 64))
+            label = f"optimising at {p.shape[1]}x{p.shape[0]} ({i + 1}/{len(s.scales)})"
+            unit = size * size
+
+            def report(n: int, base: float, unit: int = unit, label: str = label) -> None:
+                if progress:
+                    progress(min(1.0, (base + n * unit) / total), label)
+
             if result is None:
                 if s.init == "photo":
                     start = p.copy()
                 elif s.init == "neural":
                     st0 = self.stage(p, r, pairs, matting=False)
-                    start = self.optimise(p, st0, evals, matting=False)
-                    done += evals
+                    start = self.optimise(p, st0, evals, matting=False, on_eval=functools.partial(report, base=done))
+                    done += evals * unit
                 else:
                     blur = s.region_blur * max(p.shape[:2])
                     start = region_colour_transfer(p, r, pairs, soft_sigma=blur)
             else:
                 assert prev_photo is not None
                 start = upsample(prev_photo, result, p, s.upsample_radius, s.upsample_eps)
-            if progress:
-                progress(done / total, f"optimising at {p.shape[1]}x{p.shape[0]} ({i + 1}/{len(s.scales)})")
+            report(0, done)
             st = self.stage(p, r, pairs, matting=True)
-            result = self.optimise(start, st, evals, matting=True)
+            result = self.optimise(start, st, evals, matting=True, on_eval=functools.partial(report, base=done))
             prev_photo = p
-            done += evals
+            done += evals * unit
         assert result is not None and prev_photo is not None
         return prev_photo, result

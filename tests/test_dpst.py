@@ -85,3 +85,9 @@ def test_preview_quality_runs_without_vgg(cat: np.ndarray, rocket: np.ndarray) -
     assert res.image.shape == cat.shape and res.trace == []
     # colours move toward the night reference (bluer, darker)
     assert color.rgb2lab(res.image)[..., 2].mean() < color.rgb2lab(cat)[..., 2].mean()
+
+
+def test_progress_moves_with_every_evaluation(cat: np.ndarray, rocket: np.ndarray) -> None:
+    seen: list[float] = []
+    transfer(cat, rocket, settings=Settings(scales=(48, 64), iterations=(4, 3)), progress=lambda f, m: seen.append(f))
+    assert len(seen) >= 7 and seen == sorted(seen) and seen[-1] == 1.0
