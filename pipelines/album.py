@@ -251,8 +251,12 @@ def process_photo(task: PhotoTask, reference: Photo, settings: Settings) -> Entr
                 error_type="MemoryError",
             )
         except Exception as exc:  # noqa: BLE001 - one photo's bug must not stop the album; its trace is kept
-            last = traceback.format_exception(exc)[-1].strip()
-            entry.update(error=f"{task.input}: unexpected error: {last}", error_type=type(exc).__name__)
+            trace = traceback.format_exception(exc)
+            entry.update(
+                error=f"{task.input}: unexpected error: {trace[-1].strip()}",
+                error_type=type(exc).__name__,
+                traceback="".join(trace),
+            )
     notes = sorted({str(w.message) for w in caught})
     if notes:
         entry["warnings"] = notes
@@ -647,8 +651,7 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
             bar.set_postfix(failed=summary.failed, refresh=False)
 
         try:
-            for e in plan.refused:
-                manifest.append({**e, "finished": _now()})
+            for e in plan.refused:  # reported, not recorded: the manifest keeps what made the existing output
                 summary.failed += 1
                 summary.failures.append((e["input"], e["error"]))
             jobs = o.jobs or (0 if o.ray else 1)
