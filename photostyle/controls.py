@@ -201,7 +201,6 @@ def match_reference_colours(reference: np.ndarray, photo: np.ndarray, pairs: Reg
     With masks, each reference region that some photo regions take their look from is mapped to those regions'
     colours; a photo region that takes the whole reference makes the map global.
     """
-    from .colour import region_colour_transfer
 
     h, w = reference.shape[:2]
     pairs = pairs.resized(photo.shape[:2], (h, w))
@@ -216,7 +215,17 @@ def match_reference_colours(reference: np.ndarray, photo: np.ndarray, pairs: Reg
         used = set(partners.values())
         partner = {int(j): (int(j) if j in used else -1) for j in np.unique(pairs.reference) if j >= 0}
         swapped = RegionPairs(pairs.reference, photo_by_ref, partner)
-    return region_colour_transfer(reference, photo, swapped)
+    return _map_twice(reference, photo, swapped)
+
+
+def _map_twice(reference: np.ndarray, photo: np.ndarray, pairs: RegionPairs) -> np.ndarray:
+    """The mean/covariance map, applied a second time to correct what the sRGB gamut clipping of the first bent
+    (a dark, noisy sky mapped to a pale one otherwise keeps ~1.5x the photo's chroma spread). Hard region edges:
+    each reference region takes exactly its photo regions' statistics (a seam in the reference is harmless)."""
+    from .colour import region_colour_transfer
+
+    once = region_colour_transfer(reference, photo, pairs, soft_sigma=0.0)
+    return region_colour_transfer(once, photo, pairs, soft_sigma=0.0)
 
 
 def _grid(n: int, cell_hw: tuple[int, int]) -> tuple[int, int]:
@@ -303,16 +312,16 @@ def check_regions(settings: Settings, pairs: RegionPairs) -> None:
         ("region_strength", [k for k, _ in settings.region_strength]),
         ("region_reference", [k for k, _ in settings.region_reference]),
     ):
+        if given and len(have) == 1:
+            raise SettingsError(
+                f"{field_name} needs a photo mask with regions (--photo-mask and --reference-mask, or masks=): "
+                "without one the photo is a single region; use strength or the reference itself instead."
+            )
         missing = [k for k in given if k not in have]
         if missing:
-            hint = (
-                " Without a photo mask the photo is one region (0): give --photo-mask/--reference-mask."
-                if len(have) == 1
-                else ""
-            )
             raise SettingsError(
                 f"{field_name} names region(s) {_describe(missing)} that the photo's mask does not have; "
-                f"its regions are {_describe(have)}.{hint}"
+                f"its regions are {_describe(have)}."
             )
 
 
@@ -364,13 +373,11 @@ def prepare(photo: np.ndarray, reference: np.ndarray, pairs: RegionPairs, settin
         reference = grey3(match_luminance(luminance(reference), py))
         extra = {k: grey3(match_luminance(luminance(v), py)) for k, v in extra.items()}
     elif s.preserve_color == "histogram":
-        from .colour import region_colour_transfer
-
         reference = match_reference_colours(reference, photo, pairs)
         labels = pairs.photo if pairs.photo.shape == hw else resize_labels(pairs.photo, (hw[1], hw[0]))
         for k, v in extra.items():  # a region's own reference: mapped to that region's colours
             to_region = RegionPairs(np.zeros(v.shape[:2], np.int32), np.where(labels == k, 0, -1), {0: 0})
-            extra[k] = region_colour_transfer(v, photo, to_region)
+            extra[k] = _map_twice(v, photo, to_region)
     reference, pairs = compose_references(reference, pairs, extra)
     return Prepared(photo, reference, pairs, luminance_only, weight)
 
