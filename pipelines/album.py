@@ -431,8 +431,13 @@ def plan_album(o: AlbumOptions) -> Plan:
             f"{out_dir}: is inside the shoot folder {shoot}; the album job never writes into the shoot. "
             "Choose an output folder outside it."
         )
-    if o.export_lut is not None and _is_inside(Path(o.export_lut), shoot):
-        raise OutputError(f"{o.export_lut}: is inside the shoot folder {shoot}; write the LUT somewhere else.")
+    if o.export_lut is not None:
+        if _is_inside(Path(o.export_lut), shoot):
+            raise OutputError(f"{o.export_lut}: is inside the shoot folder {shoot}; write the LUT somewhere else.")
+        if Path(o.export_lut).suffix.lower() != ".cube":
+            raise SettingsError(f"{o.export_lut}: a 3D LUT is written as a .cube file; give a name ending in .cube.")
+        if not 2 <= o.lut_size <= 256:
+            raise SettingsError(f"--lut-size must be between 2 and 256, not {o.lut_size}.")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; choose an output folder.")
     if not 1 <= o.jpeg_quality <= 100:
@@ -445,7 +450,12 @@ def plan_album(o: AlbumOptions) -> Plan:
         "reference_sha256": sha256_file(o.reference),
         "settings": json.loads(json.dumps(o.settings.to_dict())),
     }
-    photos = [p for p in discover(shoot) if not (p.exists() and p.resolve() == Path(o.reference).resolve())]
+    photos = [p for p in discover(shoot) if p.resolve() != Path(o.reference).resolve()]
+    if not photos:
+        raise InputError(
+            f"{shoot}: no photos found. The album job styles the JPEG, PNG, TIFF and camera RAW files directly in "
+            "this folder (not in its sub-folders)."
+        )
     names: dict[str, Path] = {}
     for p in photos:
         name = output_name(o.template, p, look, tiff=o.tiff)

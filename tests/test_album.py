@@ -26,7 +26,7 @@ import tifffile
 from PIL import Image, ImageCms
 from skimage import color, data
 
-from photostyle.errors import OutputError, PhotostyleError, SettingsError
+from photostyle.errors import InputError, OutputError, PhotostyleError, SettingsError
 from photostyle.imageio import read_image
 from photostyle.settings import Settings
 from pipelines.album import (
@@ -273,6 +273,10 @@ def test_refuses_to_write_into_the_shoot(tmp_path: Path, shoot: Path, reference:
             run_album(AlbumOptions(shoot, reference, inside, settings=PREVIEW))
     with pytest.raises(SettingsError, match="template"):
         run_album(AlbumOptions(shoot, reference, tmp_path / "o", settings=PREVIEW, template="{stem}_{nope}.jpg"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no photos found"):
+        run_album(AlbumOptions(tmp_path / "empty", reference, tmp_path / "o", settings=PREVIEW))
+    assert not (tmp_path / "o").exists()
 
 
 def test_16_bit_tiff_outputs_keep_metadata(tmp_path: Path, shoot: Path, reference: Path) -> None:
