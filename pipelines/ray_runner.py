@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -67,6 +68,7 @@ def connect(address: str) -> bool:
         return False
     try:
         if address == "local":
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a private, throw-away instance
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)

@@ -135,7 +135,7 @@ def test_every_photo_is_styled_and_the_corrupt_one_reported(album: tuple[Path, o
     bad = entries["broken_night.jpg"]
     assert bad["status"] == "failed" and "broken.jpg" in bad["error"] and bad["error_type"] == "InputError"
     assert not (out / "broken_night.jpg").exists()
-    ref_lab = _lab_mean(read_image(summary.planned and Path(entries["coffee_night.jpg"]["reference"])).pixels)
+    ref_lab = _lab_mean(read_image(Path(entries["coffee_night.jpg"]["reference"])).pixels)
     for name in GOOD:
         stem = Path(name).stem
         e = entries[f"{stem}_night.jpg"]
@@ -213,10 +213,12 @@ def test_a_single_photo_lut_is_close_to_the_preview(tmp_path: Path, shoot: Path,
 def test_rerun_skips_finished_photos_and_retries_failed(album: tuple[Path, object], shoot: Path, reference: Path):
     out, _ = album
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*_night.jpg")}
+    shutil.rmtree(out / "contact-sheet")  # thumbnails of skipped photos are made again from the files
     again = run_album(AlbumOptions(shoot, reference, out, settings=PREVIEW, progress=False))
     assert (again.succeeded, again.failed, again.skipped) == (0, 1, 5)  # the corrupt one is tried again
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_night.jpg")} == before
     assert len((out / MANIFEST_NAME).read_text().splitlines()) == 6  # compacted: one line per photo
+    assert len(list((out / "contact-sheet").glob("*_night.after.jpg"))) == 5
 
 
 def test_a_photo_whose_driver_died_is_known_from_the_worker_journal(
@@ -380,6 +382,7 @@ def test_ctrl_c_stops_a_pool_run_and_every_written_output_is_recorded(
 def local_ray() -> Iterator[None]:
     import ray
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report from a test run
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()
