@@ -37,7 +37,7 @@ from .colour import region_colour_transfer
 from .masks import RegionPairs, resize_labels
 from .regularise import matting_energy, matting_laplacian, to_torch
 from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
-from .upsample import upsample
+from .upsample import resize_image, upsample
 from .vgg import VGG19
 
 Progress = Callable[[float, str], None]
@@ -52,18 +52,6 @@ def _reference_key(reference: np.ndarray, labels: np.ndarray, partners: list[int
     h.update(np.ascontiguousarray(labels).tobytes())
     h.update(repr((reference.shape, partners, model)).encode())
     return h.hexdigest()
-
-
-def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
-    """Antialiased bilinear resize so the longest side is LONGEST (never enlarges)."""
-    h, w = img.shape[:2]
-    s = min(1.0, longest / max(h, w))
-    if s >= 1.0:
-        return img.astype(np.float32)
-    size = (max(1, round(h * s)), max(1, round(w * s)))
-    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
-    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return x[0].permute(1, 2, 0).clamp(0, 1).contiguous().numpy()
 
 
 def _t(img: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -57,7 +57,10 @@ def from_array(pixels: np.ndarray, *, bit_depth: int | None = None) -> Photo:
     elif a.dtype == np.uint16:
         depth, f = 16, a.astype(np.float32) / 65535.0
     else:
-        depth, f = 16, np.clip(a.astype(np.float32), 0.0, 1.0)
+        f = a.astype(np.float32, copy=False)
+        if f.size and (float(f.min()) < 0.0 or float(f.max()) > 1.0):  # no copy for in-range float32 input
+            f = np.clip(f, 0.0, 1.0)
+        depth = 16
     if f.ndim == 2:
         f = f[..., None]
     if f.ndim != 3 or f.shape[2] not in (1, 3, 4):
@@ -250,6 +253,7 @@ def write_image(
     data = _encode(a, suffix, depth, like, quality)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an image gets the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -266,6 +270,12 @@ def write_image(
             os.unlink(tmp)
         raise
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def to_uint(a: np.ndarray, depth: int) -> np.ndarray:

@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import scipy.sparse
 import torch
-from pymatting import cf_laplacian
 
 DEFAULT_EPSILON = 1e-7
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -21,6 +20,8 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta"
 
 def matting_laplacian(photo: np.ndarray, epsilon: float = DEFAULT_EPSILON, radius: int = 1) -> scipy.sparse.csr_matrix:
     """The matting Laplacian of PHOTO (float RGB in [0, 1], H x W x 3) as an (HW x HW) CSR matrix."""
+    from pymatting import cf_laplacian  # numba-compiled; imported only when needed (seconds of start-up)
+
     return cf_laplacian(np.ascontiguousarray(photo, dtype=np.float64), epsilon=epsilon, radius=radius).tocsr()
 
 

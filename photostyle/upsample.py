@@ -8,9 +8,24 @@ upsample them bilinearly and apply them to the full-size photo. Edges come from 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
+    """Antialiased bilinear resize so the longest side is LONGEST (never enlarges); float32 RGB."""
+    h, w = img.shape[:2]
+    s = min(1.0, longest / max(h, w))
+    if s >= 1.0:
+        return img.astype(np.float32)
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return x[0].permute(1, 2, 0).clamp(0, 1).contiguous().numpy()
 
 
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -52,23 +67,46 @@ def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 
     return c.permute(1, 2, 0).reshape(h, w, 3, 4).numpy()
 
 
-def apply_affine(coef: np.ndarray, photo: np.ndarray, rows_per_tile: int = 512) -> np.ndarray:
-    """Bilinearly upsample COEF (h, w, 3, 4) to PHOTO's size and apply it; processed in row tiles to bound memory."""
-    H, W = photo.shape[:2]
-    h, w = coef.shape[:2]
-    c = torch.from_numpy(np.ascontiguousarray(coef.reshape(h, w, 12))).permute(2, 0, 1)[None]
-    out = np.empty((H, W, 3), np.float32)
-    # pixel-centre sampling (align_corners=False semantics), one band of rows at a time
-    xs = (torch.arange(W, dtype=torch.float32) + 0.5) / W * 2 - 1
-    for y0 in range(0, H, rows_per_tile):
-        y1 = min(H, y0 + rows_per_tile)
-        ys = (torch.arange(y0, y1, dtype=torch.float32) + 0.5) / H * 2 - 1
-        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None]
-        band = F.grid_sample(c, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        band = band[0].permute(1, 2, 0).reshape(y1 - y0, W, 3, 4)
-        p = torch.from_numpy(np.ascontiguousarray(photo[y0:y1], dtype=np.float32))
-        res = (band[..., :3] @ p[..., None])[..., 0] + band[..., 3]
-        out[y0:y1] = res.clamp_(0, 1).numpy()
+@functools.cache
+def _kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """The per-pixel kernel, compiled by numba once (and cached on disk): one pass over the photo."""
+    import numba
+
+    @numba.njit(parallel=True, cache=True, fastmath=True)
+    def apply(coef: np.ndarray, photo: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+        h, w = coef.shape[0], coef.shape[1]
+        H, W = photo.shape[0], photo.shape[1]
+        sy_scale, sx_scale = h / H, w / W
+        for y in numba.prange(H):
+            sy = min(max((y + 0.5) * sy_scale - 0.5, 0.0), h - 1.0)
+            y0 = int(sy)
+            y1 = min(y0 + 1, h - 1)
+            fy = sy - y0
+            for x in range(W):
+                sx = min(max((x + 0.5) * sx_scale - 0.5, 0.0), w - 1.0)
+                x0 = int(sx)
+                x1 = min(x0 + 1, w - 1)
+                fx = sx - x0
+                r, g, b = photo[y, x, 0], photo[y, x, 1], photo[y, x, 2]
+                for c in range(3):
+                    acc = 0.0
+                    for k in range(4):
+                        top = coef[y0, x0, c, k] * (1 - fx) + coef[y0, x1, c, k] * fx
+                        bot = coef[y1, x0, c, k] * (1 - fx) + coef[y1, x1, c, k] * fx
+                        v = top * (1 - fy) + bot * fy
+                        acc += v * (r if k == 0 else g if k == 1 else b if k == 2 else 1.0)
+                    out[y, x, c] = min(max(acc, 0.0), 1.0)
+
+    return apply
+
+
+def apply_affine(coef: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """Bilinearly upsample COEF (h, w, 3, 4) to PHOTO's size and apply it, pixel by pixel in one pass.
+
+    Pixel-centre sampling (as align_corners=False). Memory: the photo and the output, nothing at full size else.
+    """
+    out = np.empty(photo.shape[:2] + (3,), np.float32)
+    _kernel()(np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(photo, dtype=np.float32), out)
     return out
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from photostyle.dpst import resize_image
 from photostyle.imageio import read_image
+from photostyle.upsample import resize_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

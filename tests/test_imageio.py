@@ -35,6 +35,7 @@ def test_round_trip_keeps_depth_exif_and_icc(tmp_path, suffix: str, depth: int) 
     out = write_image(tmp_path / f"out{suffix}", gradient, like=photo, bit_depth=depth)
     back = read_image(out)
     assert back.bit_depth == depth and back.size == (64, 43)
+    assert out.stat().st_mode & 0o644 == 0o644  # readable like any image, not mkstemp's 0600
     tol = 0.02 if suffix == ".jpg" else (1 / 65535 if depth == 16 else 1 / 255)
     assert np.abs(back.pixels - gradient).max() <= tol + 1e-6
     assert back.icc_profile == photo.icc_profile

@@ -6,9 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from photostyle.dpst import resize_image
 from photostyle.imageio import read_image
-from photostyle.upsample import upsample
+from photostyle.upsample import resize_image, upsample
 
 from .conftest import SAMPLES
 
