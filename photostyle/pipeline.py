@@ -81,9 +81,7 @@ def transfer(
     masks: None (one global region), a (photo_mask, reference_mask) pair of label arrays or mask paths, or a
     RegionPairs. settings: a Settings (defaults: best quality).
     """
-    from .dpst import DPST, resize_image
-    from .runtime import pick_device, set_threads
-    from .vgg import load_vgg
+    from .upsample import resize_image, upsample
 
     s = settings or Settings()
     t0 = time.perf_counter()
@@ -115,16 +113,19 @@ def transfer(
         small = resize_image(p, s.scales[-1])
         out_small = region_colour_transfer(small, resize_image(r, s.scales[-1]), pairs)
     else:
+        from .dpst import DPST  # torch, VGG and the matting Laplacian: only for best quality
+        from .runtime import pick_device, set_threads
+        from .vgg import load_vgg
+
         set_threads(s.threads)
         device = pick_device(s.device)
         engine = DPST(load_vgg(s.vgg_weights, device), s, device)
         small, out_small = engine.run(p, r, pairs, progress)
-    from .upsample import upsample
 
     image = finish(upsample(small, out_small, p, s.upsample_radius, s.upsample_eps), photo_px, prep)
     if progress:
         progress(1.0, "done")
-    trace = engine.trace if s.quality == "best" else []
+    trace = engine.trace if s.quality != "preview" else []
     return Result(image, time.perf_counter() - t0, small, out_small, trace)
 
 
@@ -135,17 +136,32 @@ def transfer_files(
     *,
     photo_mask: PathLike | None = None,
     reference_mask: PathLike | None = None,
+    masks: str = "auto",
+    only: str | None = None,
     settings: Settings | None = None,
     overwrite: bool = False,
     bit_depth: int | None = None,
     progress: Progress | None = None,
 ) -> Path:
-    """Read, transfer and write atomically; the output keeps the photo's size, EXIF and ICC profile."""
+    """Read, transfer and write atomically; the output keeps the photo's size, EXIF and ICC profile.
+
+    masks: 'auto' (automatic regions, photostyle.segment), 'features', 'detectron2' or 'none' (global); the
+    user's photo_mask/reference_mask take precedence. only: change only these pixels (photostyle.targeting).
+    """
+    from .segment import prepare_masks
+
     out = imageio.check_output_path(output, overwrite=overwrite)  # fail before minutes of work
     ph = imageio.read_image(photo, role="photo")
     ref = imageio.read_image(reference, role="reference")
-    masks = None
-    if photo_mask is not None or reference_mask is not None:
-        masks = make_pairs(ph.pixels.shape[:2], ref.pixels.shape[:2], photo_mask, reference_mask)
-    res = transfer(ph, ref, masks=masks, settings=settings, progress=progress)
-    return imageio.write_image(out, res.image, like=ph, bit_depth=bit_depth, overwrite=overwrite)
+    if progress and masks != "none" and photo_mask is None:
+        progress(0.0, "finding regions")
+    pairs, seg = prepare_masks(
+        ph, ref, masks=masks, photo_mask=photo_mask, reference_mask=reference_mask, only=only, settings=settings
+    )
+    res = transfer(ph, ref, masks=pairs, settings=settings, progress=progress)
+    image = res.image
+    if only:
+        from .targeting import only_changes
+
+        image = only_changes(only, ph.pixels, image, seg, source=str(photo), output=out)
+    return imageio.write_image(out, image, like=ph, bit_depth=bit_depth, overwrite=overwrite)
