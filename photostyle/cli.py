@@ -18,7 +18,12 @@ from .errors import PhotostyleError, SettingsError
 from .settings import PRESERVE_COLOR, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
-COMMANDS: tuple[str, ...] = ("pipelines.album:register", "photostyle.service:register", "photostyle.gimp:register")
+COMMANDS: tuple[str, ...] = (
+    "pipelines.album:register",
+    "photostyle.service:register",
+    "photostyle.gimp:register",
+    "photostyle.segment:register",
+)
 
 QUALITY_PRESETS = {
     # longest side per coarse-to-fine scale, L-BFGS evaluations per scale
@@ -135,6 +140,8 @@ def _cmd_transfer(a: argparse.Namespace) -> int:
         a.output,
         photo_mask=a.photo_mask,
         reference_mask=a.reference_mask,
+        masks=a.masks,
+        only=a.only,
         settings=settings_from_args(a),
         overwrite=a.overwrite,
         bit_depth=a.bit_depth,
@@ -162,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True, help="output image (.jpg, .png, .tif)")
     t.add_argument("--photo-mask", help="the photo's regions: a DPST colour-code PNG or a grey-level label PNG")
     t.add_argument("--reference-mask", help="the reference's regions, in the same colours")
+    t.add_argument(
+        "--masks",
+        choices=["auto", "none", "features", "detectron2"],
+        default="auto",
+        help="automatic matching regions (auto: detectron2 when installed, else VGG-19 regions and mediapipe people), "
+        "or none for one global look; --photo-mask/--reference-mask take precedence",
+    )
+    t.add_argument(
+        "--only",
+        metavar="TARGET",
+        help="change only these pixels: person, sky, a region id from `photostyle masks`, or a black-and-white "
+        "mask PNG (white = change); several joined by commas. The rest stays bit-identical (in PNG/TIFF output)",
+    )
     t.add_argument("--bit-depth", type=int, choices=[8, 16], help="output bit depth (default: the photo's)")
     t.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     t.add_argument("-q", "--quiet", action="store_true")
