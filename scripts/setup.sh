@@ -9,6 +9,10 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 .venv/bin/python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
 stamp=.venv/.photostyle-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  pip install -e ".[dev,album,ray]"
+  pip install -e ".[dev,album,ray,person]"
   touch "$stamp"
 fi
+# mediapipe 0.10.21 (the last release whose wheel ships the selfie, pose and face models) without its declared
+# dependencies: the few it needs at import come with the "person" extra above.
+.venv/bin/python -c "import importlib.metadata as m; assert m.version('mediapipe') == '0.10.21'" 2>/dev/null ||
+  pip install --no-deps "mediapipe==0.10.21"
