@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--ids", help="comma-separated pair ids (default: all 20)")
     ap.add_argument("--settings", default="", help="JSON of Settings fields to change")
     ap.add_argument("--tag", help="name of this run in out/bench and the report (default: the mode)")
+    ap.add_argument("--resume", action="store_true", help="keep the outputs (and times) of pairs already done")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -82,7 +83,17 @@ def main() -> None:
         pattern = "dpst_results/best{i}_t_1000.png"
     else:
         pattern = str(out / "{i}.png")
+        times = out / "times.jsonl"
+        if a.resume and times.exists():
+            for line in times.read_text().splitlines():
+                r = json.loads(line)
+                if (out / f"{r['id']}.png").exists():
+                    runs[r["id"]] = r
+        elif times.exists():
+            times.unlink()
         for i in ids:
+            if i in runs:
+                continue
             cmd = [sys.executable, "-m", "bench.dpst_pairs", "--mode", a.mode, "--one", str(i), "--out", str(out)]
             if a.settings:
                 cmd += ["--settings", a.settings]
@@ -91,6 +102,8 @@ def main() -> None:
                 print(f"pair {i} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
                 continue
             runs[i] = json.loads(r.stdout.strip().splitlines()[-1])
+            with times.open("a") as f:
+                f.write(json.dumps(runs[i]) + "\n")
             print(f"pair {i}: {runs[i]['seconds']:.1f} s, peak {runs[i]['peak_mib']:.0f} MiB", flush=True)
     rows = score(pattern, ids, ROOT / "out" / "bench" / f"{tag}.jsonl")
     dpst_rows = {

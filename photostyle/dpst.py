@@ -9,7 +9,8 @@ The output image O minimises, at the working size,
   k', G_k = (F m_k)(F m_k)^T / sum(m_k), masks m downsampled to the layer; the loss is sum_k area_k *
   ||G_k(O) - G_k'(S)||^2 / ||G_k'(S)||^2. Regions with no partner use the whole reference.
 * the photorealism term: L the matting Laplacian of the photo (Levin et al. 2008, 3x3 windows, epsilon 1e-7),
-  V_c the channels of O in [0, 1], N the pixel count.
+  V_c the channels of O in [0, 1], N the pixel count, times (working size / 256)^2 so one weight means the same
+  smoothness at every scale (neighbour differences shrink as the image grows).
 
 Each loss is normalised by its target's energy so the three weights are comparable across layers and image
 sizes (DPST's own weights, 5 / 100 / 10^4, are tied to Torch7's unnormalised losses and a 0-255 range).
@@ -41,6 +42,8 @@ from .upsample import resize_image, upsample
 from .vgg import VGG19
 
 Progress = Callable[[float, str], None]
+
+MATTING_REFERENCE_SIZE = 256  # the working size at which Settings.matting_weight applies unscaled
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
@@ -217,8 +220,10 @@ class DPST:
             out["histogram"] = histogram_loss(feats, st.histogram)
             out["style"] = style + out["histogram"]
         if st.laplacian is not None:
+            # per pixel, times (size / 256 px)^2: colour differences between neighbours shrink as the working size
+            # grows, so this keeps one weight meaning the same smoothness at every scale of the coarse-to-fine run
             n = x.shape[2] * x.shape[3]
-            out["matting"] = matting_energy(x, st.laplacian) / n
+            out["matting"] = matting_energy(x, st.laplacian) / n * (max(x.shape[2:]) / MATTING_REFERENCE_SIZE) ** 2
         return out
 
     def total(self, parts: dict[str, torch.Tensor], matting: bool) -> torch.Tensor:

@@ -44,7 +44,7 @@ class Settings:
 
     quality: str = "best"
     scales: tuple[int, ...] = (256, 400)
-    iterations: tuple[int, ...] = (120, 60)
+    iterations: tuple[int, ...] = (100, 40)
     content_weight: float = 1.0
     style_weight: float = 10.0
     matting_weight: float = 100.0
