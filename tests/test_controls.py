@@ -25,7 +25,7 @@ from photostyle.controls import (
     yiq_to_rgb,
 )
 from photostyle.dpst import HISTOGRAM_LAYERS, histogram_loss, histogram_targets
-from photostyle.masks import RegionPairs
+from photostyle.masks import RegionPairs, colours_from_labels
 from photostyle.vgg import load_vgg
 
 from .conftest import SAMPLES
@@ -256,7 +256,7 @@ def test_unknown_region_ids_are_refused(cat: np.ndarray, rocket: np.ndarray) -> 
 def test_cli_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photo, ref = str(SAMPLES / "chelsea.png"), str(SAMPLES / "rocket.jpg")
     out = tmp_path / "out.png"
-    args = ["transfer", photo, ref, "-o", str(out), "-q", "--quality", "preview", "--size", "96"]
+    args = ["transfer", photo, ref, "-o", str(out), "-q", "--quality", "preview", "--size", "96", "--masks", "none"]
     assert main([*args, "--preserve-color", "luminance", "--strength", "0.8"]) == 0
     img = read_image(out).pixels
     assert img.shape == read_image(photo).pixels.shape
@@ -268,3 +268,18 @@ def test_cli_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown region 'sky'" in capsys.readouterr().err
     assert main([*args, "--overwrite", "--region-strength", "blue"]) == 2
     assert "REGION=VALUE" in capsys.readouterr().err
+
+
+def test_cli_region_strength_with_mask_files(tmp_path: Path) -> None:
+    photo_path, ref_path = SAMPLES / "chelsea.png", SAMPLES / "rocket.jpg"
+    photo, ref = read_image(photo_path).pixels, read_image(ref_path).pixels
+    pm = write_image(tmp_path / "pm.png", colours_from_labels(halves(photo)))  # blue | green
+    rm = write_image(tmp_path / "rm.png", colours_from_labels(halves(ref)))
+    out = tmp_path / "out.png"
+    args = ["transfer", str(photo_path), str(ref_path), "-o", str(out), "-q", "--quality", "preview"]
+    args += ["--photo-mask", str(pm), "--reference-mask", str(rm), "--region-strength", "blue=0"]
+    assert main(args) == 0
+    res = read_image(out).pixels
+    left = halves(photo) == 0
+    assert np.array_equal(res[left], photo[left])  # the blue region, bit for bit
+    assert np.abs(res[~left] - photo[~left]).mean() > 0.05
