@@ -168,14 +168,22 @@ def test_detectron2_pairs_by_name_when_installed_or_says_how(sky_pair) -> None:
         S.segment_pair(*sky_pair, backend="detectron2")
 
 
-def test_match_by_name_then_similarity() -> None:
-    p = np.repeat(np.arange(3), 20).reshape(6, 10).astype(np.int32)
-    r = np.repeat(np.array([5, 7]), 30).reshape(6, 10).astype(np.int32)
-    desc_p = {0: np.zeros(3), 1: np.ones(3), 2: np.full(3, 9.0)}
-    desc_r = {5: np.zeros(3), 7: np.ones(3) * 1.1}
+def test_match_by_name_then_similarity_both_ways() -> None:
+    p = np.repeat(np.arange(4), 15).reshape(6, 10).astype(np.int32)
+    r = np.repeat(np.array([5, 6, 7, 8]), 15).reshape(6, 10).astype(np.int32)
+    desc_p = {0: np.zeros(3), 1: np.ones(3), 2: np.full(3, 9.0), 3: np.full(3, 2.0)}
+    desc_r = {5: np.zeros(3), 6: np.ones(3) * 1.1, 7: np.ones(3) * 0.9, 8: np.full(3, 1.9)}
     with pytest.warns(UserWarning, match="person"):
-        partner = S.match_regions(p, r, {0: "sky", 2: "person"}, {7: "sky"}, desc_p, desc_r)
-    assert partner == {0: 7, 1: 7, 2: -1}  # sky by name; 1 by similarity; no person in the reference
+        partner, r2, rn = S.match_regions(p, r, {0: "sky", 2: "person"}, {5: "sky"}, desc_p, desc_r)
+    # sky by name; 6 and 7 both resemble 1 most: merged into one partner; 3 takes 8; no person in the reference
+    assert partner == {0: 5, 1: 6, 2: -1, 3: 8}
+    assert set(np.unique(r2)) == {5, 6, 8} and (r2[r == 7] == 6).all()
+    assert rn == {5: "sky"}
+    # a photo region that no reference region chose takes its most similar one
+    two = np.zeros((4, 4), np.int32)
+    two[2:] = 1
+    partner, _, _ = S.match_regions(two, np.full((4, 4), 7, np.int32), {}, {}, desc_p, desc_r)
+    assert partner == {0: 7, 1: 7}
 
 
 def test_canonical_fits_nine_colours() -> None:
