@@ -170,6 +170,12 @@ def _describe(img: np.ndarray, vgg_weights: PathLike | None) -> _Described:
     from skimage import color
 
     small = _resize(img, WORK_SIZE)
+    if min(small.shape[:2]) < 32:  # VGG-19's pooling needs a few pixels; tiny images are enlarged to describe them
+        from skimage.transform import resize
+
+        s = 32 / min(small.shape[:2])
+        size = (round(small.shape[0] * s), round(small.shape[1] * s))
+        small = resize(small, size, order=1, preserve_range=True).astype(np.float32)
     sp = _superpixels(small)
     h, w = sp.shape
     lab = color.rgb2lab(small)

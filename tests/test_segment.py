@@ -295,6 +295,14 @@ def test_tiny_object_in_user_masks_is_styled(tmp_path, sky_pair) -> None:
     assert np.abs(res.image[90:93, 40:43] - photo[90:93, 40:43]).max() > 0.01
 
 
+def test_tiny_images_are_segmented() -> None:
+    a = small("astronaut.png", 30)[:20]
+    b = small("coffee.png", 12)
+    seg = S.segment_pair(a, b)
+    assert seg.pairs.photo.shape == a.shape[:2] and seg.pairs.reference.shape == b.shape[:2]
+    assert all(j in (k, -1) for k, j in seg.pairs.partner.items())
+
+
 def test_unknown_backend_is_refused(sky_pair) -> None:
     from photostyle.errors import SettingsError
 
