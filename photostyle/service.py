@@ -329,19 +329,16 @@ def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> t
 
 
 def _automatic_masks(job: Job, notes: list[str]) -> Any:
-    """Automatic masks when the engine has a segmenter; otherwise a global transfer, said in a warning."""
-    import importlib
+    """Automatic masks (photostyle.segment, the same as the CLI's --masks auto): the region pairs to use."""
+    import warnings
 
-    try:
-        segment: Any = importlib.import_module("photostyle.segment")  # the automatic-masks issue adds it
-    except ImportError:
-        segment = None
-    make = getattr(segment, "segment_pair", None)
-    if make is None:
-        notes.append("automatic masks are not available in this photostyle engine yet: a global transfer was made.")
-        return None
-    seg = make(job.photo.pixels, job.reference.pixels)
-    return getattr(seg, "pairs", seg)
+    from .segment import prepare_masks
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pairs, _ = prepare_masks(job.photo, job.reference, masks="auto", settings=job.settings)
+    notes.extend(str(w.message) for w in caught)
+    return pairs
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:

@@ -240,6 +240,21 @@ def test_selection_as_target_region(service, pair) -> None:
     assert np.abs(out.astype(int) - to_uint(glob.image, 8).astype(int))[sel > 0].mean() > 1  # not the global map
 
 
+def test_automatic_masks_are_the_cli_s(service, pair) -> None:
+    """masks='auto' runs the same automatic segmentation as `photostyle transfer --masks auto`."""
+    from photostyle.segment import prepare_masks
+
+    info = service["info"]
+    h, w = pair["photo"].shape[:2]
+    header, img, _ = post_transfer(info, request_bytes(pair, {"quality": "preview"}, masks="auto"))
+    assert header["ok"], header
+    out = np.frombuffer(img, np.uint8).reshape(h, w, 3)
+    ref = read_image(pair["ref_path"])
+    pairs, _ = prepare_masks(pair["photo"], ref, masks="auto")
+    lib = transfer(pair["photo"], ref, masks=pairs, settings=build_settings({"quality": "preview"}))
+    assert np.abs(out.astype(int) - to_uint(lib.image, 8).astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize(
     ("mutate", "status", "kind", "words"),
     [
