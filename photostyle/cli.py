@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="out/demo")
     d.add_argument("--overwrite", action="store_true", default=True)
     add_settings_args(d)
-    d.set_defaults(func=_cmd_demo)
+    # preview by default: seconds, and photographic on any pair. The samples are unrelated scenes (a cat, a launch
+    # pad), and best quality without matching regions paints the reference's structures into the photo.
+    d.set_defaults(func=_cmd_demo, quality="preview")
 
     for spec in COMMANDS:
         module, _, func = spec.partition(":")
