@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,17 +252,42 @@ def write_image(
     if a.ndim != 3 or a.shape[2] != 3:
         raise OutputError(f"{p}: expected RGB pixels of shape (H, W, 3), got {a.shape}.")
     data = _encode(a, suffix, depth, like, quality)
+
+    def add_metadata(tmp: Path) -> None:
+        if suffix in _TIFF and like is not None and like.exif:
+            _tiff_exif(tmp, like.exif)
+        if like is not None and like.xmp:
+            _write_xmp(tmp, like.xmp)
+
+    return write_bytes_atomic(p, data, overwrite=overwrite, before_rename=add_metadata)
+
+
+def write_bytes_atomic(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    before_rename: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write DATA to PATH through a temporary file beside it and a rename; never replace a file without OVERWRITE.
+
+    BEFORE_RENAME(temp_path) may finish the file (metadata) first. On any failure the temporary file is removed and
+    PATH is untouched. Used for images (write_image) and the album job's text files alike.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: already exists; pass --overwrite to replace it, or choose another name.")
+    if not p.parent.is_dir():
+        raise OutputError(f"{p}: folder {p.parent} does not exist; create it first.")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an image gets the usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if suffix in _TIFF and like is not None and like.exif:
-            _tiff_exif(Path(tmp), like.exif)
-        if like is not None and like.xmp:
-            _write_xmp(Path(tmp), like.xmp)
+        if before_rename is not None:
+            before_rename(Path(tmp))
         if not overwrite and p.exists():
             raise OutputError(f"{p}: appeared while writing; pass --overwrite to replace it.")
         os.replace(tmp, p)
