@@ -4,10 +4,12 @@ Backends (``segment_pair(..., backend=)``), chosen by what is installed unless n
 
 * ``features`` (offline, always there): superpixels of both images described in one space by VGG-19 features
   (the network the transfer already loads; centred per image so a night reference and a day photo still agree),
-  colour and position; each image clustered there (k-means, the number of regions picked by silhouette), its
-  regions snapped to its edges with a guided filter and cleaned of specks, then matched across the images by
-  their VGG-19 features and height (not colour: the look, and so the colours, differ by design). Regions get a
-  name where a simple rule is sure of it ("sky": a smooth region holding the top border).
+  colour and position; each image clustered there (k-means, the number of regions picked by silhouette), the
+  clusters paired across the images by their VGG-19 features and height (not colour: the look, and so the
+  colours, differ by design), each pair split further in both images at once where both agree on the split (so
+  the number of regions follows the data: sky and clouds in both, or one region when only one image has clouds),
+  the regions snapped to each image's edges with a guided filter and cleaned of specks. Regions get a name where
+  a simple rule is sure of it ("sky": a smooth region holding the top border).
 * ``person``: mediapipe's selfie segmentation (``mediapipe==0.10.21``, the model ships in the wheel), merged into
   the feature regions as a region named "person" when mediapipe is installed.
 * ``detectron2``: COCO panoptic segmentation when detectron2 is installed (see ``labels_from_panoptic`` for the
@@ -363,6 +365,17 @@ def _name_sky(labels: np.ndarray, image: np.ndarray) -> int | None:
     return k
 
 
+def _sky_regions(labels: np.ndarray, image: np.ndarray, roots: dict[int, int]) -> list[int]:
+    """The regions of LABELS that are sky: those split from the cluster ``_name_sky`` finds sky when the splits
+    are undone (ROOTS: region -> the cluster it came from)."""
+    ids = np.unique(labels)
+    merged = np.array([roots.get(int(k), -1 - int(k)) for k in ids], np.int64)[np.searchsorted(ids, labels)]
+    k = _name_sky(merged, image)
+    if k is None:
+        return []
+    return [int(g) for g in ids if roots.get(int(g), -1 - int(g)) == k]
+
+
 def _region_descriptors(labels: np.ndarray, d: _Described, x: np.ndarray) -> dict[int, np.ndarray]:
     """Mean descriptor (rows X, one per superpixel of D) of each region of LABELS, superpixels weighted by their
     overlap with the region."""
@@ -376,29 +389,139 @@ def _region_descriptors(labels: np.ndarray, d: _Described, x: np.ndarray) -> dic
     return out
 
 
+# consistent splits of paired regions (``_refine_pairs``)
+SPLIT_SILHOUETTE = 0.3  # a joint 2-way split of a region pair is kept when its silhouette reaches this ...
+SPLIT_SHARE = 0.15  # ... and each half holds at least this share of the pair's region in each image ...
+SPLIT_MIN = 0.05  # ... and at least this share of each whole image
+MAX_PAIRED_REGIONS = 6
+GROUP_CODE = 3.0  # descriptor code per group: regions of different groups never pair (3 sqrt 2 > max_distance)
+
+
+def _cluster_centres(x: np.ndarray, lab: np.ndarray, w: np.ndarray) -> dict[int, np.ndarray]:
+    return {int(a): (x[lab == a] * w[lab == a, None]).sum(0) / w[lab == a].sum() for a in np.unique(lab)}
+
+
+def _split_space(dp: _Described, dr: _Described, deep_p: np.ndarray, deep_r: np.ndarray, ip: np.ndarray,
+                 ir: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Rows: photo superpixels IP then reference superpixels IR of one region pair, described for splitting the
+    pair: deep features and colour centred and scaled per image *within the pair* (so what differs between the
+    two images' regions, their look, drops out and what differs inside them stays), and height."""
+    blocks = []
+    for bp, br in ((deep_p[ip], deep_r[ir]), (dp.lab[ip], dr.lab[ir])):
+        blocks.append(np.concatenate([_centre_scale(bp, dp.weight[ip]), _centre_scale(br, dr.weight[ir])]))
+    y = np.concatenate([dp.pos[ip, :1], dr.pos[ir, :1]]) - 0.5
+    return np.concatenate([W_DEEP * blocks[0], W_COLOUR * blocks[1], W_Y * y / 0.29], 1)
+
+
+def _consistent_split(
+    dp: _Described, dr: _Described, deep_p: np.ndarray, deep_r: np.ndarray, in_p: np.ndarray, in_r: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The two halves (photo mask, reference mask over superpixels) of a joint 2-means split of the region pair
+    (IN_P, IN_R), or None when the split is not clear (silhouette) or not present in both images (shares)."""
+    ip, ir = np.nonzero(in_p)[0], np.nonzero(in_r)[0]
+    if len(ip) < 8 or len(ir) < 8:
+        return None
+    if dp.weight[ip].sum() < 2 * SPLIT_MIN or dr.weight[ir].sum() < 2 * SPLIT_MIN:
+        return None
+    x = _split_space(dp, dr, deep_p, deep_r, ip, ir)
+    wp, wr = dp.weight[ip] / dp.weight[ip].sum(), dr.weight[ir] / dr.weight[ir].sum()
+    w = np.concatenate([wp, wr])  # each image weighs the same
+    lab = _kmeans(x, w, 2)
+    lp, lr = lab[: len(ip)], lab[len(ip) :]
+    for c in (0, 1):
+        if min(wp[lp == c].sum(), wr[lr == c].sum()) < SPLIT_SHARE:
+            return None
+        if min(dp.weight[ip][lp == c].sum(), dr.weight[ir][lr == c].sum()) < SPLIT_MIN:
+            return None
+    if _silhouette(x, lab, w) < SPLIT_SILHOUETTE:
+        return None
+    halves = []
+    for c in (0, 1):
+        hp, hr = np.zeros(len(in_p), bool), np.zeros(len(in_r), bool)
+        hp[ip[lp == c]] = True
+        hr[ir[lr == c]] = True
+        halves.append((hp, hr))
+    return halves
+
+
+def _refine_pairs(
+    dp: _Described, dr: _Described, lp: np.ndarray, lr: np.ndarray, x_seg: np.ndarray, x_match: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """Per-image clusters (superpixel labels LP, LR) made into paired groups, split further where both images
+    agree: (photo groups, reference groups, group -> the photo cluster it came from); a photo and a reference
+    superpixel in the same group are paired.
+
+    Each reference cluster goes to its nearest photo cluster (VGG-19 features and height, X_MATCH); each photo
+    cluster with reference clusters is a pair. A pair is split in two, in both images at once (``_consistent_split``),
+    while the split is clear and present in both, up to MAX_PAIRED_REGIONS pairs: so a sky with clouds in both
+    images becomes sky and clouds in both, while a split that only one image has is not made. A photo cluster no
+    reference cluster went to is a group of its own with no reference part: the reference has nothing
+    particularly like it, and it takes the look of the whole reference (on the DPST pairs this scored better
+    than the look of its nearest reference cluster; see bench/reports/automask-*.md)."""
+    n = len(dp.weight)
+    cp = _cluster_centres(x_match[:n], lp, dp.weight)
+    cr = _cluster_centres(x_match[n:], lr, dr.weight)
+    owner = {b: min(cp, key=lambda a: float(np.linalg.norm(cp[a] - cr[b]))) for b in cr}
+    queue = [(lp == a, np.isin(lr, [b for b in cr if owner[b] == a]), a) for a in cp]
+    queue = [(ip, ir, a) for ip, ir, a in queue if ir.any()]
+    lone = [a for a in cp if a not in owner.values()]
+    deep_p, deep_r = x_seg[:n, :DEEP_DIMS], x_seg[n:, :DEEP_DIMS]
+    final: list[tuple[np.ndarray, np.ndarray, int]] = []
+    while queue:
+        in_p, in_r, root = queue.pop(0)
+        halves = None
+        if len(final) + len(queue) + 1 < MAX_PAIRED_REGIONS:
+            halves = _consistent_split(dp, dr, deep_p, deep_r, in_p, in_r)
+        if halves:
+            queue += [(hp, hr, root) for hp, hr in halves]
+        else:
+            final.append((in_p, in_r, root))
+    gp, gr = np.zeros(n, np.int64), np.zeros(len(lr), np.int64)
+    roots = {}
+    for g, (in_p, in_r, root) in enumerate(final):
+        gp[in_p], gr[in_r] = g, g
+        roots[g] = int(root)
+    for i, a in enumerate(lone):
+        gp[lp == a] = len(final) + i
+        roots[len(final) + i] = int(a)
+    return gp, gr, roots
+
+
 def feature_regions(
     photo: np.ndarray, reference: np.ndarray, *, vgg_weights: PathLike | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray], dict[int, int]]:
     """Regions of the photo and of the reference with descriptors to match them: (photo labels, reference labels,
-    photo descriptors, reference descriptors), label maps at each image's size.
+    photo descriptors, reference descriptors, region -> the cluster it was split from), label maps at each
+    image's size.
 
     Both images are described in one space (``_joint_descriptors``); each is clustered on its own there (VGG-19
-    features, colour and position; k-means, the number of regions by silhouette), its regions snapped to its
-    edges. The descriptors for matching leave colour out: the look, and so the colours, differ by design.
-    On the 20 DPST pairs this beat one k-means over both images' superpixels, on hand-mask IoU (median 0.81
-    against 0.73) and on how often paired regions carry the same hand label (mean 0.90 against 0.72).
+    features, colour and position; k-means, the number of regions by silhouette); the clusters are paired and the
+    pairs split further where both images agree (``_refine_pairs``); regions are snapped to each image's edges.
+    The descriptors for matching leave colour out (the look, and so the colours, differ by design) and carry a
+    code per pair, so the two halves of a split pair with each other. On the 20 DPST pairs the per-image clusters
+    beat one k-means over both images' superpixels, on hand-mask IoU (median 0.81 against 0.73) and on how often
+    paired regions carry the same hand label (mean 0.90 against 0.72); see bench/reports/automask-*.md for the
+    splits.
     """
     dp, dr = _describe(photo, vgg_weights), _describe(reference, vgg_weights)
     x_seg, w = _joint_descriptors(dp, dr)
     x_match, _ = _joint_descriptors(dp, dr, w_colour=0.0, w_y=W_Y_MATCH, w_x=0.0)
     n = len(dp.weight)
+    lp, _ = _choose_clusters(x_seg[:n], w[:n])
+    lr, _ = _choose_clusters(x_seg[n:], w[n:])
+    gp, gr, roots = _refine_pairs(dp, dr, lp, lr, x_seg, x_match)
+    n_groups = len(roots)
     labels, descs = [], []
-    for d, img, sl in ((dp, photo, slice(0, n)), (dr, reference, slice(n, None))):
-        lab, _ = _choose_clusters(x_seg[sl], w[sl])
-        lab_map = finish_labels(lab[d.sp].astype(np.int32), img)
+    for d, img, g, xm in ((dp, photo, gp, x_match[:n]), (dr, reference, gr, x_match[n:])):
+        lab_map = finish_labels(g[d.sp].astype(np.int32), img)
         labels.append(lab_map)
-        descs.append(_region_descriptors(lab_map, d, x_match[sl]))
-    return labels[0], labels[1], descs[0], descs[1]
+        desc = _region_descriptors(lab_map, d, xm)
+        for k in desc:
+            tag = np.zeros(n_groups)
+            tag[k] = GROUP_CODE
+            desc[k] = np.concatenate([desc[k], tag])
+        descs.append(desc)
+    return labels[0], labels[1], descs[0], descs[1], roots
 
 
 # ----------------------------------------------------------------------------------------------- person backend
@@ -941,11 +1064,10 @@ def segment_pair(
         partner, rl, rn = match_regions(pl, rl, pn, rn)
         used = "detectron2"
     else:
-        pl, rl, pd, rd = feature_regions(ps, rs, vgg_weights=vgg_weights)
-        for labels, names, img in ((pl, pn, ps), (rl, rn, rs)):
-            k = _name_sky(labels, img)
-            if k is not None and not (img is rs and flat_reference):
-                names[k] = "sky"
+        pl, rl, pd, rd, roots = feature_regions(ps, rs, vgg_weights=vgg_weights)
+        # "sky" by the rule, on the regions as clustered before the splits (a sky split into bands is all sky);
+        # the names are given after matching: the split halves are paired already, band with band
+        sky_p, sky_r = _sky_regions(pl, ps, roots), ([] if flat_reference else _sky_regions(rl, rs, roots))
         used = "features"
         people = PersonSegmenter()
         if person is None:
@@ -970,13 +1092,19 @@ def segment_pair(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # photo regions with no partner are reported below, once
                 partner, rl, rn = match_regions(pl, rl, pn, rn, pd, rd)
-            lost = [pn.get(k) or f"region {k}" for k, j in partner.items() if j < 0]
+            # named regions only: an unnamed cluster no reference cluster went to takes the whole reference by
+            # design (``_refine_pairs``), which is no news to the user
+            lost = [pn[k] for k, j in partner.items() if j < 0 and pn.get(k)]
             if lost:
                 warnings.warn(
                     f"the reference has nothing like the photo's {', '.join(lost)}: "
                     f"{'it takes' if len(lost) == 1 else 'they take'} the look of the whole reference.",
                     stacklevel=2,
                 )
+        for labels, names, sky in ((pl, pn, sky_p), (rl, rn, sky_r)):
+            for k in sky:
+                if (labels == k).any() and k not in names:
+                    names[k] = "sky"
     if flat_reference:
         warnings.warn(
             "the reference is one flat colour: every region of the photo takes that colour's tone "
@@ -1029,20 +1157,6 @@ def overlay(image: np.ndarray, labels: np.ndarray, names: dict[int, str]) -> np.
 MASK_FILES = ("photo_labels.png", "reference_labels.png", "legend.json", "photo_overlay.png", "reference_overlay.png")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _png(a: np.ndarray) -> bytes:
     import io
 
@@ -1058,6 +1172,7 @@ def write_masks(
 ) -> list[Path]:
     """Write the label maps (DPST colour PNGs), legend.json and the two overlays into OUT_DIR."""
     from .errors import OutputError
+    from .imageio import write_bytes_atomic
 
     d = Path(out_dir)
     if d.exists() and not d.is_dir():
@@ -1079,7 +1194,7 @@ def write_masks(
         _png(overlay(reference, seg.pairs.reference, names)),
     ]
     for p, blob in zip(paths, blobs, strict=True):
-        _write_atomic(p, blob)
+        write_bytes_atomic(p, blob, overwrite=True)  # clashes were refused above unless overwrite
     return paths
 
 
