@@ -59,7 +59,7 @@ def run_config(shoot: Path, reference: Path, out: Path, jobs: int, ray: str | No
     from photostyle.settings import Settings
     from pipelines.album import MANIFEST_NAME, AlbumOptions, read_manifest, run_album
 
-    settings = Settings().with_(quality="preview", scales=(512,), iterations=(0,))
+    settings = Settings.preset("preview")
     t0 = time.perf_counter()
     summary = run_album(AlbumOptions(shoot, reference, out, settings=settings, jobs=jobs, ray=ray, progress=False))
     wall = time.perf_counter() - t0
@@ -86,7 +86,7 @@ def bare_loop(photos: list[Any], reference: Any) -> float:
     from photostyle.pipeline import transfer
     from photostyle.settings import Settings
 
-    settings = Settings().with_(quality="preview", scales=(512,), iterations=(0,))
+    settings = Settings.preset("preview")
     times = []
     for p in photos:
         t0 = time.perf_counter()

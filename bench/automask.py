@@ -78,7 +78,7 @@ def run(ids: list[int], out: Path) -> list[dict]:
     from photostyle.pipeline import make_pairs
     from photostyle.segment import segment_pair
 
-    s = Settings(quality="preview", scales=(512,), iterations=(0,))
+    s = Settings.preset("preview")
     rows = []
     for sub in ("auto", "hand", "none"):
         (out / sub).mkdir(parents=True, exist_ok=True)

@@ -174,7 +174,7 @@ def main() -> int:
     ]
     per_pair_all: dict[str, dict[int, dict[str, float]]] = {}
     if ids:
-        base = Settings(quality="preview", scales=(512,), iterations=(0,), threads=args.threads)
+        base = Settings.preset("preview", threads=args.threads)
         table, _ = bench("preview", ids, base, PREVIEW_MODES, args)
         lines += [f"## Preview quality (closed-form colour transfer, working size 512), pairs {ids}", "", header]
         lines += table + [""]

@@ -53,7 +53,7 @@ def run_one(i: int, mode: str, out: Path, settings_json: str) -> dict:
     else:
         s = Settings.from_dict(json.loads(settings_json)) if settings_json else Settings()
         if mode == "preview":
-            s = s.with_(quality="preview")
+            s = Settings.preset("preview", **json.loads(settings_json or "{}"))
         image = transfer(photo, ref, masks=pairs, settings=s).image
     seconds = time.perf_counter() - t0
     write_image(out / f"{i}.png", np.asarray(image), overwrite=True)
@@ -114,6 +114,31 @@ def main() -> None:
     write_report(tag, a, rows, dpst_rows, runs)
 
 
+def _against_reinhard(rows: list[dict], med: dict[str, float | None]) -> list[str]:
+    """The preview's target: at least as good as the per-region Reinhard baseline on all five medians."""
+    path = ROOT / "out" / "bench" / "reinhard.jsonl"
+    if not path.exists():
+        return ["", "(no Reinhard run in out/bench/reinhard.jsonl: run `--mode reinhard` for the preview's target)"]
+    base = {r["id"]: r for r in map(json.loads, path.read_text().splitlines())}
+    ids = [r["id"] for r in rows]
+    if not set(ids) <= set(base):
+        return ["", "(the Reinhard run does not cover these pairs)"]
+    lines = [
+        "",
+        "## Against the per-region Reinhard baseline (soft masks, same pairs)",
+        "",
+        "| metric | this run | Reinhard | at least as good |",
+        "|---|---|---|---|",
+    ]
+    for k in METRICS:
+        r = median([base[i].get(k) for i in ids])
+        if med[k] is None or r is None:
+            continue
+        ok = med[k] >= r if k == "structure" else med[k] <= r
+        lines.append(f"| {k} | {fmt(med[k])} | {fmt(r)} | {'yes' if ok else 'NO'} |")
+    return lines
+
+
 def write_report(
     tag: str, a: argparse.Namespace, rows: list[dict], dpst: dict[int, dict], runs: dict[int, dict]
 ) -> None:
@@ -152,6 +177,7 @@ def write_report(
         for k in METRICS
     }
     lines += ["", "Pairs where this run beats DPST: " + ", ".join(f"{k} {wins[k]}/{len(rows)}" for k in METRICS)]
+    lines += _against_reinhard(rows, med) if a.mode == "preview" else []
     if runs:
         secs = [r["seconds"] for r in runs.values()]
         peaks = [r["peak_mib"] for r in runs.values()]

@@ -38,9 +38,7 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None) -> dict:
     big = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
     big_np = np.ascontiguousarray(big[0].permute(1, 2, 0).numpy())
     del x, big
-    s = Settings(quality=mode)
-    if mode == "preview":
-        s = s.with_(scales=(512,), iterations=(0,))
+    s = Settings.preset(mode)
     if no_upsample:
         s = s.with_(scales=(max(h, w),), iterations=(evals or s.iterations[-1],))
     elif evals is not None:

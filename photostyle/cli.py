@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import PhotostyleError, SettingsError
-from .settings import PRESERVE_COLOR, STYLE_LOSSES, Settings
+from .settings import PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
 COMMANDS: tuple[str, ...] = (
@@ -24,12 +24,6 @@ COMMANDS: tuple[str, ...] = (
     "photostyle.gimp:register",
     "photostyle.segment:register",
 )
-
-QUALITY_PRESETS = {
-    # longest side per coarse-to-fine scale, L-BFGS evaluations per scale
-    "preview": {"quality": "preview", "scales": (512,), "iterations": (0,)},
-    "best": {},
-}
 
 
 def add_settings_args(p: argparse.ArgumentParser) -> None:
@@ -74,7 +68,7 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(a: argparse.Namespace) -> Settings:
-    s = Settings().with_(**QUALITY_PRESETS[a.quality])
+    s = Settings.preset(a.quality)
     changes: dict[str, object] = {"device": a.device, "threads": a.threads, "vgg_weights": a.vgg_weights}
     scales, iters = list(s.scales), list(s.iterations)
     if a.size:  # the final working size; coarser scales are kept only below it

@@ -210,8 +210,7 @@ def encode_pixels(image: np.ndarray, dtype: str) -> bytes:
 # ------------------------------------------------------------------------------------------------ one job
 def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
     """The Settings for a request's settings dict: the CLI's quality preset, then every other key as a field."""
-    from .cli import QUALITY_PRESETS
-    from .settings import Settings
+    from .settings import QUALITY_PRESETS, Settings
 
     if not isinstance(d, dict):
         raise SettingsError("request: settings must be a JSON object.")
@@ -219,7 +218,7 @@ def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) ->
     if d.get("preserve_color") == "off":
         d["preserve_color"] = "none"  # the dialog's word for it
     quality = d.pop("quality", "best")
-    if quality not in QUALITY_PRESETS:
+    if quality not in QUALITY_PRESETS:  # checked before the other keys: the message names what went wrong first
         raise SettingsError(f"quality must be one of {', '.join(sorted(QUALITY_PRESETS))}, not {quality!r}.")
     known = {f.name for f in dataclasses.fields(Settings)}
     for k in [k for k in d if k not in known]:
@@ -230,7 +229,7 @@ def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) ->
                 f"this photostyle engine ({__version__}) has no setting {k!r} (asked: {d[k]!r}). "
                 "Update photostyle, or leave that control at its default."
             )
-    base = Settings().with_(**QUALITY_PRESETS[quality])
+    base = Settings.preset(quality)
     extra = {k: v for k, v in (defaults or {}).items() if k not in d and v is not None}
     try:
         return base.with_(**extra, **d)

@@ -13,6 +13,14 @@ INITS = ("colour", "photo", "neural")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "histogram")
 
+# what --quality picks: Settings fields over the defaults. The preview's working size: the closed-form colour
+# transfer and the local affine fit cost well under a second at 640 px, and a finer fit keeps more of the look
+# (bench/reports/dpst-preview-*.md: 640 px beats 400 px on gram and structure).
+QUALITY_PRESETS: dict[str, dict[str, Any]] = {
+    "preview": {"quality": "preview", "scales": (640,), "iterations": (0,)},
+    "best": {"quality": "best"},
+}
+
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
 
@@ -101,6 +109,13 @@ class Settings:
             if not isinstance(v, str | os.PathLike) or not os.fspath(v):
                 raise SettingsError(f"region_reference for region {k} must be an image path, not {v!r}.")
         object.__setattr__(self, "region_reference", tuple((k, os.fspath(v)) for k, v in refs))
+
+    @classmethod
+    def preset(cls, quality: str, **changes: Any) -> Settings:
+        """The settings --quality QUALITY gives ('preview' or 'best'), with CHANGES over them."""
+        if quality not in QUALITY_PRESETS:
+            raise SettingsError(f"quality must be one of {', '.join(sorted(QUALITY_PRESETS))}, not {quality!r}.")
+        return cls().with_(**(QUALITY_PRESETS[quality] | changes))
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated)."""
