@@ -54,9 +54,12 @@ def run_one(i: int, mode: str, out: Path, settings_json: str) -> dict:
         s = Settings.from_dict(json.loads(settings_json)) if settings_json else Settings()
         if mode == "preview":
             s = Settings.preset("preview", **json.loads(settings_json or "{}"))
-        image = transfer(photo, ref, masks=pairs, settings=s).image
+        res = transfer(photo, ref, masks=pairs, settings=s)
+        image = res.image
     seconds = time.perf_counter() - t0
     write_image(out / f"{i}.png", np.asarray(image), overwrite=True)
+    if mode != "reinhard" and res.small_result is not None:  # for re-upsampling with other settings offline
+        np.savez_compressed(out / f"{i}_small.npz", photo=res.small_photo, result=res.small_result)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
     return {"id": i, "seconds": seconds, "peak_mib": peak}
 

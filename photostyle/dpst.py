@@ -44,6 +44,9 @@ from .vgg import VGG19
 Progress = Callable[[float, str], None]
 
 MATTING_REFERENCE_SIZE = 256  # the working size at which Settings.matting_weight applies unscaled
+# the local affine fit that carries one scale's result to the next (Settings.upsample_* is the final one's)
+STAGE_UPSAMPLE = (2, 1e-4)
+STALL_WINDOW = 10  # L-BFGS iterations between two checks of Settings.stall_tolerance
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
@@ -68,6 +71,29 @@ def _layer_masks(labels: np.ndarray, regions: list[int], hw: tuple[int, int], de
     if m.shape[-2] > hw[0]:
         m = F.interpolate(m, size=hw, mode="bilinear", align_corners=False, antialias=True)
     return m[:, 0].reshape(len(regions), -1).to(device)
+
+
+Support = list[tuple[torch.Tensor, torch.Tensor]]  # per region: (pixel ids where its mask is > 0, mask values there)
+
+
+def _supports(masks: torch.Tensor) -> Support:
+    """Each region's soft mask (K, n) as its non-zero pixels and their weights."""
+    out = []
+    for m in masks:
+        idx = (m > 0).nonzero()[:, 0]
+        out.append((idx, m[idx]))
+    return out
+
+
+def _region_grams(feat: torch.Tensor, support: Support) -> torch.Tensor:
+    """The same (K, C, C) Gram matrices as _grams, computed on each region's own pixels only: the cost is that of
+    one Gram over the image (regions barely overlap), not one per region."""
+    f = feat[0].reshape(feat.shape[1], -1)
+    grams = []
+    for idx, w in support:
+        fm = f.index_select(1, idx) * w
+        grams.append(fm @ fm.T / w.sum().clamp_min(1.0))
+    return torch.stack(grams)
 
 
 def _grams(feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -140,6 +166,7 @@ class Stage:
     style_targets: dict[str, torch.Tensor]  # layer -> (K, C, C)
     style_norm: dict[str, torch.Tensor]  # layer -> (K,)
     photo_masks: dict[str, torch.Tensor]  # layer -> (K, n)
+    supports: dict[str, Support]  # layer -> the masks as pixel ids and weights
     area: torch.Tensor  # (K,)
     laplacian: torch.Tensor | None
     histogram: HistogramTargets | None = None  # Settings.style_loss == 'histogram'
@@ -182,7 +209,8 @@ class DPST:
         hist = (
             histogram_targets(self.vgg, reference, rlab, partners, pmasks) if self.s.style_loss == "histogram" else None
         )
-        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, area, lap, hist)
+        supports = {name: _supports(m) for name, m in pmasks.items()}
+        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, supports, area, lap, hist)
 
     def _reference_grams(
         self, reference: np.ndarray, rlab: np.ndarray, regions: list[int], pairs: RegionPairs
@@ -213,7 +241,7 @@ class DPST:
         style = x.new_zeros(())
         for name in STYLE_LAYERS:
             f = feats[name]
-            g = _grams(f, st.photo_masks[name])
+            g = _region_grams(f, st.supports[name])
             style = style + ((g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name] * st.area).sum()
         out = {"content": content, "style": style}
         if st.histogram is not None:  # Risser et al. 2017, beside the Gram loss
@@ -242,14 +270,18 @@ class DPST:
         matting: bool,
         on_eval: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """L-BFGS from INIT for at most EVALUATIONS loss evaluations; ON_EVAL(n) is called after each."""
+        """L-BFGS from INIT for at most EVALUATIONS loss evaluations; ON_EVAL(n) is called after each.
+
+        Runs in windows of STALL_WINDOW iterations and stops early once a window improves the best loss by less
+        than Settings.stall_tolerance (a fraction); the L-BFGS history carries over from window to window.
+        """
         if evaluations <= 0:
             return init
         x = _t(init, self.device).clone().requires_grad_(True)
         opt = torch.optim.LBFGS(
             [x],
             lr=1.0,
-            max_iter=evaluations,
+            max_iter=STALL_WINDOW,
             max_eval=evaluations,
             history_size=50,
             tolerance_grad=1e-9,
@@ -258,12 +290,19 @@ class DPST:
         )
         trace = self.trace
         first = len(trace)
+        # each L-BFGS step() starts by evaluating the point the last one ended on: answered from this cache
+        last: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
+            if last and torch.equal(x.detach(), last["x"]):
+                x.grad = last["grad"].clone()
+                return last["loss"]
             opt.zero_grad()
             parts = self.losses(x, st)
             loss = self.total(parts, matting)
             loss.backward()
+            assert x.grad is not None
+            last.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=loss.detach())
             trace.append(
                 {k: float(v.detach()) for k, v in parts.items()}
                 | {"total": float(loss.detach()), "size": max(init.shape)}
@@ -272,7 +311,15 @@ class DPST:
                 on_eval(len(trace) - first)
             return loss
 
-        opt.step(closure)
+        best = float("inf")
+        while (spent := len(trace) - first) < evaluations:
+            opt.param_groups[0]["max_eval"] = evaluations - spent + (1 if last else 0)
+            opt.step(closure)
+            now = min((t["total"] for t in trace[first:]), default=float("inf"))
+            stalled = best - now < self.s.stall_tolerance * abs(now)
+            if len(trace) - first == spent or stalled:  # L-BFGS found nothing more to do, or the loss stalls
+                break
+            best = now
         return x.detach()[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
 
     # ------------------------------------------------------------------------------------------- run
@@ -316,7 +363,7 @@ class DPST:
                     start = region_colour_transfer(p, r, pairs, soft_sigma=blur)
             else:
                 assert prev_photo is not None
-                start = upsample(prev_photo, result, p, s.upsample_radius, s.upsample_eps)
+                start = upsample(prev_photo, result, p, *STAGE_UPSAMPLE)
             report(0, done)
             st = self.stage(p, r, pairs, matting=True)
             result = self.optimise(start, st, evals, matting=True, on_eval=functools.partial(report, base=done))

