@@ -146,8 +146,11 @@ def test_every_photo_is_styled_and_the_corrupt_one_reported(album: tuple[Path, o
         src = read_image(shoot / name).pixels
         res = read_image(out / f"{stem}_night.jpg").pixels
         assert res.shape == src.shape
-        # the look moved each photo's colours toward the reference's
-        assert np.linalg.norm(_lab_mean(res) - ref_lab) < 0.6 * np.linalg.norm(_lab_mean(src) - ref_lab), name
+        # the look moved each photo's colours toward the reference's; rocket.jpg is the reference's own photo
+        # (0.1 Lab units from it already): it must stay there
+        before = np.linalg.norm(_lab_mean(src) - ref_lab)
+        after = np.linalg.norm(_lab_mean(res) - ref_lab)
+        assert after < 0.6 * before if before > 2.0 else after < 2.0, (name, before, after)
     assert not list(out.glob(".*.part"))
     # the contact sheet shows every photo, the failed one with its error
     page = (out / "contact-sheet.html").read_text()
