@@ -210,16 +210,14 @@ def encode_pixels(image: np.ndarray, dtype: str) -> bytes:
 # ------------------------------------------------------------------------------------------------ one job
 def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
     """The Settings for a request's settings dict: the CLI's quality preset, then every other key as a field."""
-    from .settings import QUALITY_PRESETS, Settings
+    from .settings import Settings
 
     if not isinstance(d, dict):
         raise SettingsError("request: settings must be a JSON object.")
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     if d.get("preserve_color") == "off":
         d["preserve_color"] = "none"  # the dialog's word for it
-    quality = d.pop("quality", "best")
-    if quality not in QUALITY_PRESETS:  # checked before the other keys: the message names what went wrong first
-        raise SettingsError(f"quality must be one of {', '.join(sorted(QUALITY_PRESETS))}, not {quality!r}.")
+    base = Settings.preset(d.pop("quality", "best"))  # a bad quality is named before any other key
     known = {f.name for f in dataclasses.fields(Settings)}
     for k in [k for k in d if k not in known]:
         if k in NEUTRAL and d[k] in NEUTRAL[k]:
@@ -229,7 +227,6 @@ def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) ->
                 f"this photostyle engine ({__version__}) has no setting {k!r} (asked: {d[k]!r}). "
                 "Update photostyle, or leave that control at its default."
             )
-    base = Settings.preset(quality)
     extra = {k: v for k, v in (defaults or {}).items() if k not in d and v is not None}
     try:
         return base.with_(**extra, **d)
