@@ -86,22 +86,15 @@ def _supports(masks: torch.Tensor) -> Support:
 
 
 def _region_grams(feat: torch.Tensor, support: Support) -> torch.Tensor:
-    """The same (K, C, C) Gram matrices as _grams, computed on each region's own pixels only: the cost is that of
-    one Gram over the image (regions barely overlap), not one per region."""
+    """(K, C, C) Gram matrices of FEAT (1, C, h, w) under each region's soft mask, normalised by mask area:
+    G_k = (F m_k)(F m_k)^T / sum(m_k), computed on the region's own pixels only, so the cost is that of one Gram
+    over the image (regions barely overlap), not one per region."""
     f = feat[0].reshape(feat.shape[1], -1)
     grams = []
     for idx, w in support:
         fm = f.index_select(1, idx) * w
         grams.append(fm @ fm.T / w.sum().clamp_min(1.0))
     return torch.stack(grams)
-
-
-def _grams(feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(K, C, C) Gram matrices of FEAT (1, C, h, w) under each mask (K, h*w), normalised by mask area."""
-    f = feat[0].reshape(feat.shape[1], -1)  # (C, n)
-    fm = f[None] * masks[:, None]  # (K, C, n)
-    g = fm @ fm.transpose(1, 2)
-    return g / masks.sum(1).clamp_min(1.0)[:, None, None]
 
 
 # Histogram loss (Risser, Wilmot, Barnes 2017, "Stable and Controllable Neural Texture Synthesis and Style Transfer
@@ -227,7 +220,7 @@ class DPST:
         for name in STYLE_LAYERS:
             feat = rf[name]
             m = F.interpolate(full, size=tuple(feat.shape[-2:]), mode="bilinear", align_corners=False, antialias=True)
-            g = _grams(feat, m[:, 0].reshape(len(regions), -1).to(self.device))
+            g = _region_grams(feat, _supports(m[:, 0].reshape(len(regions), -1).to(self.device)))
             targets[name] = g
             norms[name] = g.pow(2).sum((1, 2)).clamp_min(1e-8)
         return targets, norms
