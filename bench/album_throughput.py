@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from photostyle.settings import QUALITY_PRESETS
+
 from .common import ROOT, git_commit, machine, report_path
 
 SAMPLES = ROOT / "samples"
@@ -144,7 +146,8 @@ def main() -> None:
         "",
         f"- machine: {machine()}",
         f"- commit: {git_commit()}; {a.photos} photos of {MP_SIZE[0]}x{MP_SIZE[1]} (1.0 MP) JPEG from samples/, "
-        "reference samples/rocket.jpg, preview quality (working size 512), medians of "
+        f"reference samples/rocket.jpg, preview quality (working size {QUALITY_PRESETS['preview']['scales'][-1]}), "
+        "medians of "
         f"{a.runs} runs per configuration, each run into a fresh output folder (contact sheet included)",
         f"- load average before / after: {load[0]:.1f} / {load_after[0]:.1f} (the machine is shared: other "
         "jobs were running, so absolute numbers are noisy; the comparisons ran interleaved)",

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from photostyle.settings import QUALITY_PRESETS
+
 from .common import DPST_DEV, METRICS, ROOT, SHARED, fmt, git_commit, machine, median, pair_ids, report_path, score
 
 IOU_TARGET = 0.5  # median area-weighted best-match IoU of the automatic photo masks
@@ -170,7 +172,8 @@ def write_report(rows: list[dict], scores: dict[str, dict[int, dict]], a: argpar
         + (" --no-gram" if a.no_gram else "")
         + f" --threads {a.threads}`",
         f"- pairs: {len(rows)} of ../shared/dpst-dev; backend: {', '.join(sorted({r['backend'] for r in rows}))}",
-        "- transfers: preview quality (closed-form per-region colour transfer at 512 px, local affine upsampling), "
+        "- transfers: preview quality (closed-form per-region colour transfer at "
+        f"{QUALITY_PRESETS['preview']['scales'][-1]} px, local affine upsampling), "
         "once with the automatic masks, once with the hand masks, once without masks; all scored by "
         "../shared/metrics/score.py **with the hand masks**",
         "",

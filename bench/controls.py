@@ -176,7 +176,8 @@ def main() -> int:
     if ids:
         base = Settings.preset("preview", threads=args.threads)
         table, _ = bench("preview", ids, base, PREVIEW_MODES, args)
-        lines += [f"## Preview quality (closed-form colour transfer, working size 512), pairs {ids}", "", header]
+        title = f"## Preview quality (closed-form colour transfer, working size {base.scales[-1]}), pairs {ids}"
+        lines += [title, "", header]
         lines += table + [""]
     if best_ids:
         base = Settings(scales=(args.size,), iterations=(args.iterations,), threads=args.threads)
