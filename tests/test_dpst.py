@@ -61,8 +61,11 @@ def test_regulariser_lowers_matting_residual(cat: np.ndarray, rocket: np.ndarray
 
 
 def test_deterministic(cat: np.ndarray, rocket: np.ndarray) -> None:
-    a = transfer(cat, rocket, settings=QUICK.with_(iterations=(5,))).image
-    b = transfer(cat, rocket, settings=QUICK.with_(iterations=(5,))).image
+    """Bit-identical on the CPU. (On CUDA, atomic adds in cuDNN and index_select's backward reorder float sums: two
+    runs on an H200 differed by about 1e-4, so the GPU promise is 'the same up to rounding', not bit for bit.)"""
+    s = QUICK.with_(iterations=(5,), device="cpu")
+    a = transfer(cat, rocket, settings=s).image
+    b = transfer(cat, rocket, settings=s).image
     assert np.array_equal(a, b)
 
 
