@@ -152,7 +152,7 @@ def main() -> None:
         )
         lines.append(f"| {mode}: with / without upsampling at 1 MP | | | ratio {ratio} | | | | |")
         print(lines[-2], lines[-1], sep="\n", flush=True)
-    path = report_path("speed" if a.device == "cpu" else "speed-gpu")
+    path = report_path("speed-gpu" if a.device.startswith("cuda") else "speed")
     path.write_text("\n".join(lines) + "\n")
     print(path)
 
