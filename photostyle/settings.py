@@ -18,7 +18,7 @@ STYLE_LOSSES = ("gram", "histogram")
 # (bench/reports/dpst-preview-*.md: 640 px beats 400 px on gram and structure).
 QUALITY_PRESETS: dict[str, dict[str, Any]] = {
     "preview": {"quality": "preview", "scales": (640,), "iterations": (0,)},
-    "best": {"quality": "best"},
+    "best": {"quality": "best", "scales": (256, 400), "iterations": (70, 20)},
 }
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -32,6 +32,8 @@ class Settings:
     quality: 'best' (VGG optimisation, Deep Photo Style Transfer) or 'preview' (closed-form, seconds).
     scales: longest side of each coarse-to-fine working size; the last is the final working size.
     iterations: L-BFGS function evaluations at each scale (same length as scales), at most.
+        Left empty, each is the quality's own (QUALITY_PRESETS): Settings(quality="preview") works at 640 px, and
+        with_(quality=...) re-picks them unless it is given them too.
     stall_tolerance: a scale stops early when 10 L-BFGS iterations improve its loss by less than this fraction
         (0: always spend every evaluation).
     content_weight, style_weight, matting_weight: the loss weights (content on conv4_2, augmented Gram style loss
@@ -55,8 +57,8 @@ class Settings:
     """
 
     quality: str = "best"
-    scales: tuple[int, ...] = (256, 400)
-    iterations: tuple[int, ...] = (70, 20)
+    scales: tuple[int, ...] = ()  # () = the quality's own
+    iterations: tuple[int, ...] = ()
     content_weight: float = 1.0
     style_weight: float = 10.0
     matting_weight: float = 100.0
@@ -79,6 +81,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
             raise SettingsError(f"quality must be one of {', '.join(QUALITIES)}, not {self.quality!r}.")
+        for name in ("scales", "iterations"):  # empty: the quality's own working sizes and budget
+            if not getattr(self, name):
+                object.__setattr__(self, name, tuple(QUALITY_PRESETS[self.quality][name]))
         if self.init not in INITS:
             raise SettingsError(f"init must be one of {', '.join(INITS)}, not {self.init!r}.")
         if not self.scales or len(self.scales) != len(self.iterations):
@@ -128,6 +133,8 @@ class Settings:
         unknown = set(changes) - known
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
+        if changes.get("quality", self.quality) != self.quality:  # another quality: its own sizes, unless given
+            changes = {"scales": (), "iterations": ()} | changes
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

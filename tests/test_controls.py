@@ -26,6 +26,7 @@ from photostyle.controls import (
 )
 from photostyle.dpst import HISTOGRAM_LAYERS, histogram_loss, histogram_targets
 from photostyle.masks import RegionPairs, colours_from_labels
+from photostyle.settings import QUALITY_PRESETS
 from photostyle.vgg import load_vgg
 
 from .conftest import SAMPLES
@@ -236,6 +237,22 @@ def test_histogram_style_loss_runs_and_falls(cat: np.ndarray, rocket: np.ndarray
 def test_bad_settings(bad: dict, match: str) -> None:
     with pytest.raises(SettingsError, match=match):
         Settings(**bad)
+
+
+def test_each_quality_brings_its_own_working_sizes() -> None:
+    """Settings(quality=...) built by hand means what --quality means; explicit sizes always win."""
+    for quality in ("preview", "best"):
+        s = Settings(quality=quality)
+        assert s == Settings.preset(quality)
+        assert (s.scales, s.iterations) == (QUALITY_PRESETS[quality]["scales"], QUALITY_PRESETS[quality]["iterations"])
+    assert Settings(quality="preview").scales == (640,) and Settings().scales == (256, 400)
+    # switching quality re-picks the sizes, unless they are given with it
+    assert Settings().with_(quality="preview") == Settings(quality="preview")
+    assert Settings(quality="preview").with_(quality="best", threads=1) == Settings(threads=1)
+    assert Settings().with_(quality="preview", scales=(96,)).iterations == (0,)
+    assert Settings(quality="preview", scales=(96,), iterations=(0,)).with_(strength=0.5).scales == (96,)
+    with pytest.raises(SettingsError, match="same length"):
+        Settings(scales=(64,))  # best quality's two-scale budget does not fit one scale
 
 
 def test_settings_round_trip_through_json() -> None:
