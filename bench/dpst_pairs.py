@@ -38,7 +38,6 @@ def run_one(i: int, mode: str, out: Path, settings_json: str) -> dict:
     from photostyle import Settings, read_image, transfer, write_image
     from photostyle.colour import region_colour_transfer
     from photostyle.pipeline import make_pairs
-    from photostyle.settings import QUALITY_PRESETS
 
     photo = read_image(DPST_DEV / "input" / f"in{i}.png")
     ref = read_image(DPST_DEV / "style" / f"tar{i}.png")
@@ -52,8 +51,8 @@ def run_one(i: int, mode: str, out: Path, settings_json: str) -> dict:
     if mode == "reinhard":
         image = region_colour_transfer(photo.pixels, ref.pixels, pairs, method="reinhard")
     else:
-        preset = QUALITY_PRESETS["preview" if mode == "preview" else "best"]
-        s = Settings.from_dict(preset | json.loads(settings_json or "{}"))
+        quality = "preview" if mode == "preview" else "best"
+        s = Settings.from_dict({"quality": quality} | json.loads(settings_json or "{}"))
         res = transfer(photo, ref, masks=pairs, settings=s)
         image = res.image
     seconds = time.perf_counter() - t0

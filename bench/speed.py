@@ -32,6 +32,7 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
     import torch.nn.functional as F
 
     from photostyle import Settings, read_image, transfer
+    from photostyle.runtime import pick_device
 
     photo = read_image(ROOT / "samples" / "chelsea.png").pixels
     ref = read_image(ROOT / "samples" / "rocket.jpg").pixels
@@ -44,7 +45,7 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
     s = Settings.preset(mode, device=device)
     if warmup:  # one small transfer first: VGG-19 loaded, CUDA started, kernels chosen
         transfer(photo, ref, settings=s.with_(iterations=tuple(min(n, 2) for n in s.iterations)))
-    cuda = torch.cuda.is_available() and device != "cpu"
+    cuda = pick_device(device).type == "cuda"
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -105,6 +106,7 @@ def main() -> None:
         print(json.dumps(run_one(a.one, a.modes, a.no_upsample, a.evals, a.device, a.warmup)))
         return
     from photostyle import Settings
+    from photostyle.runtime import pick_device
 
     sizes = [float(x) for x in a.sizes.split(",")]
     lines = [
@@ -152,7 +154,7 @@ def main() -> None:
         )
         lines.append(f"| {mode}: with / without upsampling at 1 MP | | | ratio {ratio} | | | | |")
         print(lines[-2], lines[-1], sep="\n", flush=True)
-    path = report_path("speed-gpu" if a.device.startswith("cuda") else "speed")
+    path = report_path("speed-gpu" if pick_device(a.device).type == "cuda" else "speed")
     path.write_text("\n".join(lines) + "\n")
     print(path)
 

@@ -8,18 +8,18 @@ from typing import Any
 
 from .errors import SettingsError
 
-QUALITIES = ("preview", "best")
 INITS = ("colour", "photo", "neural")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "histogram")
 
-# what --quality picks: Settings fields over the defaults. The preview's working size: the closed-form colour
-# transfer and the local affine fit cost well under a second at 640 px, and a finer fit keeps more of the look
-# (bench/reports/dpst-preview-*.md: 640 px beats 400 px on gram and structure).
-QUALITY_PRESETS: dict[str, dict[str, Any]] = {
-    "preview": {"quality": "preview", "scales": (640,), "iterations": (0,)},
-    "best": {"quality": "best", "scales": (256, 400), "iterations": (70, 20)},
+# each quality's own working sizes and L-BFGS budget (what empty Settings.scales / .iterations mean). The preview's
+# working size: the closed-form colour transfer and the local affine fit cost well under a second at 640 px, and a
+# finer fit keeps more of the look (bench/reports/dpst-preview-*.md: 640 px beats 400 px on gram and structure).
+QUALITY_PRESETS: dict[str, dict[str, tuple[int, ...]]] = {
+    "preview": {"scales": (640,), "iterations": (0,)},
+    "best": {"scales": (256, 400), "iterations": (70, 20)},
 }
+QUALITIES = tuple(QUALITY_PRESETS)
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
@@ -123,9 +123,7 @@ class Settings:
     @classmethod
     def preset(cls, quality: str, **changes: Any) -> Settings:
         """The settings --quality QUALITY gives ('preview' or 'best'), with CHANGES over them."""
-        if quality not in QUALITY_PRESETS:
-            raise SettingsError(f"quality must be one of {', '.join(sorted(QUALITY_PRESETS))}, not {quality!r}.")
-        return cls().with_(**(QUALITY_PRESETS[quality] | changes))
+        return cls(quality=quality).with_(**changes)
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated)."""
