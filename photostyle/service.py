@@ -534,22 +534,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         worker.start()
         alive = True
-        while worker.is_alive():
+        while alive:
             worker.join(HEARTBEAT_S)
-            if not alive:
-                continue
-            if self._client_gone():
+            done = not worker.is_alive()
+            if not done and self._client_gone():
                 cancel.set()
                 alive = False
-                continue
-            try:
+                break
+            try:  # a heartbeat, and once the job has ended its last progress (1.0 "done"), never skipped
                 line = {"progress": round(state["fraction"], 4), "message": state["message"]}
                 self.wfile.write(json.dumps(line).encode() + b"\n")
                 self.wfile.flush()
             except OSError:
                 cancel.set()
                 alive = False
+            if done:
+                break
         if not alive:
+            worker.join()
             return
         if "error" in outcome:
             data = pack(error_body(outcome["error"]))
