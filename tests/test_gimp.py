@@ -95,19 +95,19 @@ def test_alpha_split_and_merge_round_trip(plug) -> None:
 
 
 def test_settings_dict_carries_every_control(plug) -> None:
-    s = plug.settings_dict("best", "luminance", 0.4, '{"iterations": [30, 20], "style_loss": "histogram"}')
+    s = plug.settings_dict("best", "luminance", 0.4, '{"iterations": [30, 8, 20], "style_loss": "histogram"}')
     assert s == {
         "quality": "best",
         "preserve_color": "luminance",
         "strength": 0.4,
-        "iterations": [30, 20],
+        "iterations": [30, 8, 20],
         "style_loss": "histogram",
     }
     built = build_settings(s)  # and the engine takes them as they are
     assert (built.preserve_color, built.strength, built.iterations, built.style_loss) == (
         "luminance",
         0.4,
-        (30, 20),
+        (30, 8, 20),
         "histogram",
     )
     with pytest.raises(plug.EngineError, match="not valid JSON"):

@@ -315,7 +315,7 @@ def settings_dict(quality, preserve_color, strength, extra_json=""):
         except ValueError as exc:
             raise EngineError(f"advanced settings are not valid JSON ({exc}).") from exc
         if not isinstance(extra, dict):
-            raise EngineError('advanced settings must be a JSON object, e.g. {"iterations": [60, 30]}.')
+            raise EngineError('advanced settings must be a JSON object, e.g. {"iterations": [30, 8, 40]}.')
         s.update(extra)
     return s
 
@@ -511,7 +511,7 @@ def main():
             proc.add_string_argument(
                 "settings-json",
                 "Advanced settings (JSON)",
-                'More engine settings as a JSON object, e.g. {"iterations": [60, 30]}',
+                'More engine settings as a JSON object, e.g. {"iterations": [30, 8, 40]}',
                 "",
                 rw,
             )
