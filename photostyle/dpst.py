@@ -11,6 +11,8 @@ The output image O minimises, at the working size,
 * the photorealism term: L the matting Laplacian of the photo (Levin et al. 2008, 3x3 windows, epsilon 1e-7),
   V_c the channels of O in [0, 1], N the pixel count, times (working size / 256)^2 so one weight means the same
   smoothness at every scale (neighbour differences shrink as the image grows).
+* at the last scale only, the flat-area term mu * mean(w * |grad(O - I)|^2), w ~ 1 where the photo is smooth
+  (Settings.flat_weight): the matting term allows texture that is locally affine in a flat area's faint noise.
 
 Each loss is normalised by its target's energy so the three weights are comparable across layers and image
 sizes (DPST's own weights, 5 / 100 / 10^4, are tied to Torch7's unnormalised losses and a 0-255 range).
@@ -18,8 +20,9 @@ sizes (DPST's own weights, 5 / 100 / 10^4, are tied to Torch7's unnormalised los
 The paper's code runs two stages of 1000 L-BFGS steps at 700 px: masked neural style from the photo, then the
 regularised pass started from that result. That is over two hours on a laptop CPU. The equivalent here:
 stage one is replaced by a closed-form per-region colour transfer (the look's colour statistics, photorealistic by
-construction) and stage two runs coarse to fine, most L-BFGS evaluations at a small size; the result is carried
-to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
+construction) and stage two runs coarse to fine: the colours and layout settle at small sizes, the texture is built
+at the last (700 px in the best quality, where DPST works), and the result is carried to the photo's full size by
+local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
 paper's first stage for those who want it.
 """
 
