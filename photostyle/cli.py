@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import PhotostyleError, SettingsError
-from .settings import PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
+from .settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
 COMMANDS: tuple[str, ...] = (
@@ -35,6 +35,14 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-weight", type=float)
     g.add_argument("--content-weight", type=float)
     g.add_argument("--matting-weight", type=float, help="photorealism (matting Laplacian) weight")
+    g.add_argument(
+        "--flat-weight", type=float, help="keeps smooth areas (sky, walls) as clean as the photo's at the last scale"
+    )
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="VGG arithmetic: auto (bfloat16 where the processor has it, else float32), float32 or bfloat16",
+    )
     g.add_argument("--init", choices=["colour", "photo", "neural"], help="start of the optimisation")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -80,7 +88,7 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         iters = [round(a.iterations * v / total) for v in iters]
         iters[-1] = a.iterations - sum(iters[:-1])
     changes["scales"], changes["iterations"] = tuple(scales), tuple(iters)
-    for name in ("style_weight", "content_weight", "matting_weight", "init", "seed"):
+    for name in ("style_weight", "content_weight", "matting_weight", "flat_weight", "precision", "init", "seed"):
         v = getattr(a, name)
         if v is not None:
             changes[name] = v

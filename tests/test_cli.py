@@ -68,3 +68,16 @@ def test_module_entry_point_reports_missing_file(tmp_path) -> None:
     )
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {tmp_path / 'a.jpg'}: photo not found. Check the path."
+
+
+def test_engine_flags_become_settings() -> None:
+    import argparse
+
+    from photostyle.cli import add_settings_args, settings_from_args
+
+    p = argparse.ArgumentParser()
+    add_settings_args(p)
+    s = settings_from_args(p.parse_args(["--precision", "float32", "--flat-weight", "0", "--size", "500"]))
+    assert (s.precision, s.flat_weight) == ("float32", 0.0)
+    assert s.scales == (256, 400, 500) and s.iterations == (30, 8, 21)  # coarser scales kept below --size
+    assert settings_from_args(p.parse_args([])).precision == "auto"
