@@ -42,7 +42,7 @@ from .masks import RegionPairs, resize_labels
 from .regularise import matting_energy, matting_laplacian, to_torch
 from .runtime import use_bf16
 from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
-from .upsample import resize_image, upsample
+from .upsample import box_mean, resize_image, upsample
 from .vgg import VGG19
 
 Progress = Callable[[float, str], None]
@@ -185,11 +185,7 @@ def flatness(photo: torch.Tensor, variance: float) -> torch.Tensor:
     """(1, 1, h, w) weights exp(-var / VARIANCE), var the photo's (1, 3, h, w) luminance variance in 5x5 windows:
     about 1 where the photo is smooth (sky, walls, skin), about 0 on texture and edges."""
     g = photo.mean(1, keepdim=True)
-
-    def box(t: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(t, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-
-    var = (box(g * g) - box(g) ** 2).clamp_min(0)
+    var = (box_mean(g * g, 2) - box_mean(g, 2) ** 2).clamp_min(0)
     return torch.exp(-var / variance)
 
 
@@ -229,8 +225,9 @@ class DPST:
         pairs = pairs.resized((h, w), (rh, rw))
         plab, rlab = pairs.photo, pairs.reference
         regions = pairs.photo_regions()
+        pt = _t(photo, dev)
         with torch.no_grad():
-            cf = self.vgg(_t(photo, dev), [CONTENT_LAYER], bf16=self.bf16)
+            cf = self.vgg(pt, [CONTENT_LAYER], bf16=self.bf16)
         partners = [pairs.partner.get(k, -1) for k in regions]
         key = _reference_key(reference, rlab, partners, f"{dev}|{self.vgg.weights_path}|{self.bf16}")
         if key in _REFERENCE_CACHE:  # the same look applied again (an album): reuse its analysis
@@ -253,13 +250,10 @@ class DPST:
         )
         if not all_layers:  # the last of several scales: conv5_1's Gram comes from the coarser ones (FINAL_LAYERS)
             targets = {k: v for k, v in targets.items() if k in FINAL_LAYERS}
-        supports = {name: _supports(m) for name, m in pmasks.items()}
-        flat_terms = None
-        if flat and self.s.flat_weight > 0:
-            pt = _t(photo, dev)
-            flat_terms = (pt, flatness(pt, self.s.flat_variance))
-        cont = {CONTENT_LAYER: cf[CONTENT_LAYER]}
-        return Stage(photo, cont, targets, norms, pmasks, supports, area, lap, hist, flat_terms)
+        supports = {name: _supports(m) for name, m in pmasks.items() if name in targets}
+        flat_terms = (pt, flatness(pt, self.s.flat_variance)) if flat and self.s.flat_weight > 0 else None
+        content = {CONTENT_LAYER: cf[CONTENT_LAYER]}
+        return Stage(photo, content, targets, norms, pmasks, supports, area, lap, hist, flat_terms)
 
     def _reference_grams(
         self, reference: np.ndarray, rlab: np.ndarray, regions: list[int], pairs: RegionPairs

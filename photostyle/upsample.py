@@ -28,7 +28,7 @@ def resize_image(img: np.ndarray, longest: int) -> np.ndarray:
     return x[0].permute(1, 2, 0).clamp(0, 1).contiguous().numpy()
 
 
-def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
     """Mean over (2r+1)^2 windows with edge replication; x is (N, C, H, W)."""
     k = 2 * r + 1
     x = F.pad(x, (r, r, r, r), mode="replicate")
@@ -49,7 +49,7 @@ def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 
     q = q - qm
     iu = [(i, j) for i in range(3) for j in range(i, 3)]
     stack = torch.cat([p, q, torch.stack([p[i] * p[j] for i, j in iu]), (q[:, None] * p[None]).reshape(9, h, w)])
-    m = _box(stack[None], radius)[0]  # one pass for all 21 moments
+    m = box_mean(stack[None], radius)[0]  # one pass for all 21 moments
     mp, mq, pp, qp = m[:3], m[3:6], m[6:12], m[12:21].reshape(3, 3, h, w)
     cov = torch.empty(3, 3, h, w)
     for n, (i, j) in enumerate(iu):
@@ -63,7 +63,7 @@ def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 
     b = b + qm.view(3) - a @ pm
     coef = torch.cat([a, b[..., None]], -1).reshape(h, w, 12).permute(2, 0, 1)
     # smooth the coefficients (the guided filter's second pass) so the maps vary gently
-    c = _box(coef[None], radius)[0]
+    c = box_mean(coef[None], radius)[0]
     return c.permute(1, 2, 0).reshape(h, w, 3, 4).numpy()
 
 
