@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from photostyle import Settings, read_image, transfer, write_image  # noqa: E402
-from photostyle.controls import rgb_to_yiq  # noqa: E402
+from photostyle.engine.controls import rgb_to_yiq  # noqa: E402
 from photostyle.pipeline import make_pairs  # noqa: E402
 
 PAIRS = ROOT.parent / "shared" / "dpst-dev"

@@ -36,7 +36,7 @@ def run_one(i: int, mode: str, out: Path, settings_json: str) -> dict:
     import numpy as np
 
     from photostyle import Settings, read_image, transfer, write_image
-    from photostyle.colour import region_colour_transfer
+    from photostyle.engine.colour import region_colour_transfer
     from photostyle.pipeline import make_pairs
 
     photo = read_image(DPST_DEV / "input" / f"in{i}.png")

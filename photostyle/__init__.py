@@ -1,9 +1,9 @@
 """photostyle: photorealistic look transfer (Deep Photo Style Transfer with matting regularisation)."""
 
-from .errors import InputError, MaskError, OutputError, PhotostyleError, SettingsError, WeightsError
-from .imageio import Photo, read_image, write_image
-from .pipeline import Result, transfer, transfer_files
-from .settings import Settings
+from photostyle.errors import InputError, MaskError, OutputError, PhotostyleError, SettingsError, WeightsError
+from photostyle.imageio import Photo, read_image, write_image
+from photostyle.pipeline import Result, transfer, transfer_files
+from photostyle.settings import Settings
 
 __version__ = "0.1.0"
 

@@ -14,15 +14,15 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import PhotostyleError, SettingsError
-from .settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
+from photostyle.errors import PhotostyleError, SettingsError
+from photostyle.settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
 COMMANDS: tuple[str, ...] = (
     "pipelines.album:register",
     "photostyle.service:register",
     "photostyle.gimp:register",
-    "photostyle.segment:register",
+    "photostyle.regions.segment:register",
 )
 
 
@@ -97,7 +97,7 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
 
 def _control_args(a: argparse.Namespace) -> dict[str, object]:
     """The look-control flags as Settings fields (REGION=VALUE items parsed; absent flags left out)."""
-    from .controls import region_id
+    from photostyle.engine.controls import region_id
 
     out: dict[str, object] = {}
     for name in ("preserve_color", "strength", "style_loss"):
@@ -134,7 +134,7 @@ class TextProgress:
 
 
 def _cmd_transfer(a: argparse.Namespace) -> int:
-    from .pipeline import transfer_files
+    from photostyle.pipeline import transfer_files
 
     out = transfer_files(
         a.photo,
@@ -154,7 +154,7 @@ def _cmd_transfer(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from photostyle.demo import run_demo
 
     for path in run_demo(Path(a.samples), Path(a.output), settings_from_args(a), overwrite=a.overwrite):
         print(path)

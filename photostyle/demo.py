@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import imageio
-from .pipeline import transfer
-from .settings import Settings
+from photostyle import imageio
+from photostyle.pipeline import transfer
+from photostyle.settings import Settings
 
 
 def side_by_side(images: list[np.ndarray], height: int = 320, gap: int = 8) -> np.ndarray:

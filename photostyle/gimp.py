@@ -26,9 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import OutputError, PhotostyleError
-from .service import service_file
+from photostyle import __version__
+from photostyle.errors import OutputError, PhotostyleError
+from photostyle.service import service_file
 
 PLUGIN_NAME = "photostyle"
 CONFIG_NAME = "photostyle.json"

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import imageio
-from .errors import InputError
-from .masks import RegionPairs, pair_by_label, read_mask, resize_labels, whole_image
-from .settings import Settings
+from photostyle import imageio
+from photostyle.regions.labels import RegionPairs, colour_name, make_pairs, whole_image
+from photostyle.settings import Settings
 
 Progress = Callable[[float, str], None]
 PathLike = str | os.PathLike[str]
@@ -36,36 +35,12 @@ class Result:
     trace: list[dict[str, float]] = field(default_factory=list)
 
 
-def _pixels(img: np.ndarray | imageio.Photo) -> np.ndarray:
-    if isinstance(img, imageio.Photo):
-        return img.pixels
-    return imageio.from_array(img).pixels
-
-
-def make_pairs(
-    photo_hw: tuple[int, int],
-    ref_hw: tuple[int, int],
-    photo_mask: np.ndarray | PathLike | None,
-    reference_mask: np.ndarray | PathLike | None,
-) -> RegionPairs:
-    """Label maps of both images (at their sizes) and the region pairing."""
-    if photo_mask is None and reference_mask is None:
-        return whole_image(photo_hw, ref_hw)
-    if photo_mask is None or reference_mask is None:
-        raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
-    pl = _labels(photo_mask, photo_hw, "photo mask")
-    rl = _labels(reference_mask, ref_hw, "reference mask")
-    return pair_by_label(pl, rl)
-
-
-def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str) -> np.ndarray:
-    if isinstance(mask, np.ndarray):
-        lab = mask.astype(np.int32)
-        if lab.shape != hw:
-            warnings.warn(f"{role} is {lab.shape[::-1]} but its image is {hw[::-1]}; resized.", stacklevel=3)
-            lab = resize_labels(lab, (hw[1], hw[0]))
-        return lab
-    return read_mask(mask, (hw[1], hw[0]), role=role)
+def read_region_references(settings: Settings) -> dict[int, np.ndarray]:
+    """The images of ``settings.region_reference`` (photo region -> its own reference), read from their files."""
+    return {
+        k: imageio.read_image(Path(path), role=f"reference for region {k} ({colour_name(k)})").pixels
+        for k, path in settings.region_reference
+    }
 
 
 def transfer(
@@ -81,21 +56,22 @@ def transfer(
     masks: None (one global region), a (photo_mask, reference_mask) pair of label arrays or mask paths, or a
     RegionPairs. settings: a Settings (defaults: best quality).
     """
-    from .upsample import resize_image, upsample
+    from photostyle.engine.upsample import upsample
+    from photostyle.imaging.resize import resize_longest
 
     s = settings or Settings()
     t0 = time.perf_counter()
-    p = _pixels(photo)
-    r = _pixels(reference)
+    p = imageio.as_pixels(photo)
+    r = imageio.as_pixels(reference)
     if isinstance(masks, RegionPairs):
         pairs = masks
     elif masks is None:
         pairs = whole_image(p.shape[:2], r.shape[:2])
     else:
         pairs = make_pairs(p.shape[:2], r.shape[:2], masks[0], masks[1])
-    from .controls import finish, prepare
+    from photostyle.engine.controls import finish, prepare
 
-    prep = prepare(p, r, pairs, s)  # preserve_color, region references and strength (photostyle/controls.py)
+    prep = prepare(p, r, pairs, s, read_region_references(s))  # preserve_color, region references, strength
     if prep.skip:  # strength 0 everywhere: the photo itself, bit-identical
         if progress:
             progress(1.0, "done (strength 0)")
@@ -108,14 +84,14 @@ def transfer(
             stacklevel=2,
         )
     if s.quality == "preview":
-        from .colour import region_colour_transfer
+        from photostyle.engine.colour import region_colour_transfer
 
-        small = resize_image(p, s.scales[-1])
-        out_small = region_colour_transfer(small, resize_image(r, s.scales[-1]), pairs)
+        small = resize_longest(p, s.scales[-1])
+        out_small = region_colour_transfer(small, resize_longest(r, s.scales[-1]), pairs)
     else:
-        from .dpst import DPST  # torch, VGG and the matting Laplacian: only for best quality
-        from .runtime import pick_device, set_threads
-        from .vgg import load_vgg
+        from photostyle.engine.dpst import DPST  # torch, VGG and the matting Laplacian: only for best quality
+        from photostyle.runtime import pick_device, set_threads
+        from photostyle.vgg import load_vgg
 
         set_threads(s.threads)
         device = pick_device(s.device)
@@ -148,7 +124,7 @@ def transfer_files(
     masks: 'auto' (automatic regions, photostyle.segment), 'features', 'detectron2' or 'none' (global); the
     user's photo_mask/reference_mask take precedence. only: change only these pixels (photostyle.targeting).
     """
-    from .segment import prepare_masks
+    from photostyle.regions.segment import prepare_masks
 
     out = imageio.check_output_path(output, overwrite=overwrite)  # fail before minutes of work
     ph = imageio.read_image(photo, role="photo")
@@ -161,7 +137,7 @@ def transfer_files(
     res = transfer(ph, ref, masks=pairs, settings=settings, progress=progress)
     image = res.image
     if only:
-        from .targeting import only_changes
+        from photostyle.regions.targeting import only_changes
 
         image = only_changes(only, ph.pixels, image, seg, source=str(photo), output=out)
     return imageio.write_image(out, image, like=ph, bit_depth=bit_depth, overwrite=overwrite)

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .errors import SettingsError
+from photostyle.errors import SettingsError
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -51,8 +51,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import __version__
-from .errors import InputError, OutputError, PhotostyleError, SettingsError
+from photostyle import __version__
+from photostyle.errors import InputError, OutputError, PhotostyleError, SettingsError
 
 PROTOCOL = 1
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
@@ -197,7 +197,7 @@ def decode_pixels(spec: dict[str, Any], data: bytes, channels: int, what: str) -
 
 def encode_pixels(image: np.ndarray, dtype: str) -> bytes:
     """Float RGB in [0, 1] -> little-endian bytes of DTYPE."""
-    from .imageio import to_uint
+    from photostyle.imageio import to_uint
 
     a = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
     if dtype == "u8":
@@ -210,7 +210,7 @@ def encode_pixels(image: np.ndarray, dtype: str) -> bytes:
 # ------------------------------------------------------------------------------------------------ one job
 def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
     """The Settings for a request's settings dict: the CLI's quality preset, then every other key as a field."""
-    from .settings import Settings
+    from photostyle.settings import Settings
 
     if not isinstance(d, dict):
         raise SettingsError("request: settings must be a JSON object.")
@@ -249,8 +249,8 @@ class Job:
 
 def prepare(header: dict[str, Any], blobs: dict[str, bytes], defaults: dict[str, Any] | None = None) -> Job:
     """Check and decode a request; every problem is a PhotostyleError naming what to fix."""
-    from . import imageio
-    from .masks import RegionPairs
+    from photostyle import imageio
+    from photostyle.regions.labels import RegionPairs
 
     if header.get("protocol", PROTOCOL) != PROTOCOL:
         raise InputError(f"request: protocol {header.get('protocol')!r}; this service speaks {PROTOCOL}.")
@@ -300,7 +300,7 @@ def prepare(header: dict[str, Any], blobs: dict[str, bytes], defaults: dict[str,
 
 def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> tuple[dict[str, Any], bytes]:
     """Run the transfer; the response header and the result's bytes (in the request's dtype)."""
-    from .pipeline import transfer
+    from photostyle.pipeline import transfer
 
     t0 = time.perf_counter()
     masks = job.masks
@@ -328,7 +328,7 @@ def _automatic_masks(job: Job, notes: list[str]) -> Any:
     """Automatic masks (photostyle.segment, the same as the CLI's --masks auto): the region pairs to use."""
     import warnings
 
-    from .segment import prepare_masks
+    from photostyle.regions.segment import prepare_masks
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -367,7 +367,7 @@ class Engine:
             threading.Thread(target=self._preload, name="photostyle-preload", daemon=True).start()
 
     def _preload(self) -> None:
-        from .settings import Settings
+        from photostyle.settings import Settings
 
         try:  # under the model lock only: preview jobs (no model) need not wait for it
             self.model(Settings().with_(**{k: v for k, v in self.defaults.items() if v is not None}))
@@ -376,8 +376,8 @@ class Engine:
 
     def model(self, settings: Any) -> float:
         """Make sure the VGG-19 for these settings is loaded (once per process); seconds spent loading."""
-        from .runtime import pick_device
-        from .vgg import default_weights_path, load_vgg
+        from photostyle.runtime import pick_device
+        from photostyle.vgg import default_weights_path, load_vgg
 
         device = pick_device(settings.device)
         key = (str(settings.vgg_weights or default_weights_path()), str(device))

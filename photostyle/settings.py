@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .errors import SettingsError
+from photostyle.errors import SettingsError
 
 INITS = ("colour", "photo", "neural")
 PRESERVE_COLOR = ("none", "luminance", "histogram")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import WeightsError
+from photostyle.errors import WeightsError
 
 # Caffe preprocessing: BGR order, 0-255 range, minus the ImageNet means (B, G, R).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)

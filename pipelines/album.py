@@ -199,7 +199,7 @@ def _error_entry(task: PhotoTask, message: str, error_type: str) -> Entry:
 # ------------------------------------------------------------------------------------------------ per photo
 def process_photo(task: PhotoTask, reference: Photo, settings: Settings) -> Entry:
     """Style one photo and write its output; never raises: failures come back as a 'failed' entry."""
-    from photostyle.dpst import resize_image
+    from photostyle.imaging.resize import resize_longest
     from photostyle.pipeline import transfer
 
     from .contact_sheet import write_thumbnails
@@ -234,7 +234,7 @@ def process_photo(task: PhotoTask, reference: Photo, settings: Settings) -> Entr
                 width=photo.size[0],
                 height=photo.size[1],
                 source_bit_depth=photo.bit_depth,
-                colour_stats=colour_stats(resize_image(photo.pixels, settings.scales[-1])),
+                colour_stats=colour_stats(resize_longest(photo.pixels, settings.scales[-1])),
             )
             times["write"] = time.perf_counter() - t2
             if task.thumbnails:
@@ -376,7 +376,7 @@ class Manifest:
 
     def compact(self) -> None:
         """Rewrite the manifest with one line per photo (journals merged in), then drop the merged journals."""
-        from ._atomic import write_text_atomic
+        from photostyle.imageio.atomic import write_text_atomic
 
         journals = journal_files(self.path.parent)
         entries = sorted(read_manifest(self.path).values(), key=lambda e: (e["input"], e["output"]))
@@ -708,14 +708,14 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
 def export_lut(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> Path:
     """Write the album's global look as a .cube (unchanged content is not rewritten; a different one needs
     --overwrite)."""
-    from photostyle.dpst import resize_image
+    from photostyle.imageio.atomic import write_text_atomic
+    from photostyle.imaging.resize import resize_longest
 
-    from ._atomic import write_text_atomic
     from .lut import colour_stats, look_lut, pool_stats, write_cube
 
     path = Path(o.export_lut or "look.cube")
     source = pool_stats(e["colour_stats"] for e in entries if e.get("status") == "done" and e.get("colour_stats"))
-    target = colour_stats(resize_image(plan.reference.pixels, o.settings.scales[-1]))
+    target = colour_stats(resize_longest(plan.reference.pixels, o.settings.scales[-1]))
     lut = look_lut(source, target, o.lut_size)
     if path.exists():
         # write beside, compare, then replace or refuse: an identical LUT from a resumed run is not an error

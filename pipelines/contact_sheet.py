@@ -20,8 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from photostyle import imageio
 from photostyle.errors import PhotostyleError
-
-from ._atomic import write_text_atomic
+from photostyle.imageio.atomic import write_text_atomic
 
 SHEET_DIR = "contact-sheet"
 THUMB = 320  # longest side of a thumbnail

@@ -21,8 +21,8 @@ import numpy as np
 from skimage import color
 
 from photostyle.errors import InputError, SettingsError
-
-from ._atomic import write_text_atomic
+from photostyle.imageio.atomic import write_text_atomic
+from photostyle.imaging.transport import gaussian_map
 
 ColourStats = dict[str, Any]  # {"n": int, "mean": [L, a, b], "cov": 3x3 nested list}
 _EPS = 1e-3  # covariance regulariser, as in photostyle.colour
@@ -49,20 +49,15 @@ def pool_stats(stats: Iterable[Mapping[str, Any]]) -> ColourStats:
     return {"n": int(total), "mean": mean.tolist(), "cov": cov.tolist()}
 
 
-def _sqrtm(c: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh(c)
-    return (v * np.sqrt(np.clip(w, 1e-8, None))) @ v.T
-
-
 def lab_affine_map(source: Mapping[str, Any], target: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(A, b) with A x + b carrying the Lab distribution SOURCE onto TARGET (the mean/covariance transport map)."""
-    ms, md = np.asarray(source["mean"], np.float64), np.asarray(target["mean"], np.float64)
-    cs = np.asarray(source["cov"], np.float64) + _EPS * np.eye(3)
-    cd = np.asarray(target["cov"], np.float64) + _EPS * np.eye(3)
-    rs = _sqrtm(cs)
-    rs_inv = np.linalg.inv(rs)
-    a = rs_inv @ _sqrtm(rs @ cd @ rs) @ rs_inv
-    return a, md - a @ ms
+    return gaussian_map(
+        np.asarray(source["mean"], np.float64),
+        np.asarray(source["cov"], np.float64),
+        np.asarray(target["mean"], np.float64),
+        np.asarray(target["cov"], np.float64),
+        _EPS,
+    )
 
 
 def look_lut(source: Mapping[str, Any], target: Mapping[str, Any], size: int = 33) -> np.ndarray:

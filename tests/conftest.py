@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from photostyle.imageio import read_image
-from photostyle.upsample import resize_image
+from photostyle.imaging.resize import resize_longest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -19,7 +19,7 @@ torch.set_num_threads(2)
 
 
 def small(name: str, longest: int = 96) -> np.ndarray:
-    return resize_image(read_image(SAMPLES / name).pixels, longest)
+    return resize_longest(read_image(SAMPLES / name).pixels, longest)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from photostyle.cli import main
 from photostyle.imageio import read_image
-from photostyle.masks import colours_from_labels
+from photostyle.regions.labels import colours_from_labels
 
 from .conftest import small
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage import color
 
-from photostyle.colour import _affine_map, region_colour_transfer
-from photostyle.masks import RegionPairs, whole_image
+from photostyle.engine.colour import _affine_map, region_colour_transfer
+from photostyle.regions.labels import RegionPairs, whole_image
 
 
 def _lab_rows(img: np.ndarray) -> np.ndarray:

@@ -12,20 +12,10 @@ from skimage import color
 
 from photostyle import InputError, Settings, SettingsError, read_image, transfer, write_image
 from photostyle.cli import main
-from photostyle.controls import (
-    blend,
-    compose_references,
-    luminance,
-    match_luminance,
-    oklab_to_rgb,
-    rgb_to_oklab,
-    rgb_to_yiq,
-    strength_map,
-    with_luminance,
-    yiq_to_rgb,
-)
-from photostyle.dpst import HISTOGRAM_LAYERS, histogram_loss, histogram_targets
-from photostyle.masks import RegionPairs, colours_from_labels
+from photostyle.engine.controls import blend, compose_references, match_luminance, strength_map, with_luminance
+from photostyle.engine.dpst import HISTOGRAM_LAYERS, histogram_loss, histogram_targets
+from photostyle.imaging.colourspaces import luminance, oklab_to_rgb, rgb_to_oklab, rgb_to_yiq, yiq_to_rgb
+from photostyle.regions.labels import RegionPairs, colours_from_labels
 from photostyle.settings import QUALITY_PRESETS
 from photostyle.vgg import load_vgg
 
@@ -196,7 +186,7 @@ def test_region_reference_gives_each_region_its_own_look(
 
 
 def test_histogram_loss_is_zero_on_its_own_distribution(cat: np.ndarray, rocket: np.ndarray) -> None:
-    from photostyle.dpst import _layer_masks, _t
+    from photostyle.engine.dpst import _layer_masks, _t
 
     vgg = load_vgg()
     lab = np.zeros(cat.shape[:2], np.int32)

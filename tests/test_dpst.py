@@ -7,10 +7,10 @@ import pytest
 from skimage import color
 
 from photostyle import Settings, transfer
-from photostyle.dpst import DPST
+from photostyle.engine.dpst import DPST
+from photostyle.engine.regularise import affine_fraction
 from photostyle.errors import SettingsError
-from photostyle.masks import RegionPairs
-from photostyle.regularise import affine_fraction
+from photostyle.regions.labels import RegionPairs
 from photostyle.runtime import pick_device
 from photostyle.vgg import load_vgg
 
@@ -110,7 +110,7 @@ def test_stops_early_when_the_loss_stalls(cat: np.ndarray, rocket: np.ndarray) -
 
 
 def test_region_grams_equal_masked_grams(cat: np.ndarray) -> None:
-    from photostyle.dpst import _layer_masks, _region_grams, _supports, _t
+    from photostyle.engine.dpst import _layer_masks, _region_grams, _supports, _t
 
     vgg = load_vgg()
     feat = vgg(_t(cat, pick_device("cpu")), ["conv2_1"])["conv2_1"]
@@ -137,7 +137,7 @@ def test_flat_term_keeps_smooth_areas_clean(cat: np.ndarray, rocket: np.ndarray)
     """Settings.flat_weight: where the photo is smooth the output's neighbour differences follow the photo's."""
     import torch
 
-    from photostyle.dpst import _t, flat_energy, flatness
+    from photostyle.engine.dpst import _t, flat_energy, flatness
 
     pairs = RegionPairs(np.zeros(cat.shape[:2], np.int32), np.zeros(rocket.shape[:2], np.int32), {0: 0})
     s = QUICK.with_(iterations=(25,), stall_tolerance=0.0)
@@ -156,7 +156,7 @@ def test_bfloat16_features_close_to_float32(cat: np.ndarray) -> None:
     features it returns are float32 and within a few per cent of the float32 network's."""
     import torch
 
-    from photostyle.dpst import _t
+    from photostyle.engine.dpst import _t
     from photostyle.runtime import use_bf16
 
     vgg = load_vgg()

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from photostyle.errors import MaskError
-from photostyle.masks import DPST_COLOURS, colours_from_labels, labels_from_colours, pair_by_label, read_mask
+from photostyle.regions.labels import DPST_COLOURS, colours_from_labels, labels_from_colours, pair_by_label, read_mask
 
 
 def test_dpst_hand_masks_are_accepted(dpst_dev) -> None:

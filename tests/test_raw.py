@@ -11,7 +11,7 @@ from PIL import Image, ImageCms
 
 from photostyle.errors import InputError
 from photostyle.imageio import read_image, write_image
-from photostyle.raw import read_raw
+from photostyle.imageio.raw import read_raw
 from tests.dng_writer import write_dng
 
 PATCHES = {"grey": (0.5, 0.5, 0.5), "red": (0.8, 0.3, 0.2), "blue": (0.2, 0.4, 0.7)}

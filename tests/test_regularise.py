@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from photostyle.regularise import affine_fraction, matting_energy, matting_laplacian, to_torch
+from photostyle.engine.regularise import affine_fraction, matting_energy, matting_laplacian, to_torch
 
 
 def dense_matting_laplacian(img: np.ndarray, eps: float) -> np.ndarray:

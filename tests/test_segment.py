@@ -13,12 +13,12 @@ from PIL import Image
 from skimage import data
 from skimage.transform import resize
 
-from photostyle import segment as S
 from photostyle.cli import main
 from photostyle.errors import MaskError
 from photostyle.imageio import read_image
-from photostyle.masks import MaskError as MasksMaskError
-from photostyle.masks import colours_from_labels, pair_by_label, read_mask
+from photostyle.regions import segment as S
+from photostyle.regions.labels import MaskError as MasksMaskError
+from photostyle.regions.labels import colours_from_labels, pair_by_label, read_mask
 
 from .conftest import SAMPLES, small
 

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from photostyle.imageio import read_image, to_uint
-from photostyle.masks import RegionPairs
 from photostyle.pipeline import transfer
+from photostyle.regions.labels import RegionPairs
 from photostyle.service import build_settings, is_loopback, pack, unpack
 
 from .conftest import small
@@ -242,7 +242,7 @@ def test_selection_as_target_region(service, pair) -> None:
 
 def test_automatic_masks_are_the_cli_s(service, pair) -> None:
     """masks='auto' runs the same automatic segmentation as `photostyle transfer --masks auto`."""
-    from photostyle.segment import prepare_masks
+    from photostyle.regions.segment import prepare_masks
 
     info = service["info"]
     h, w = pair["photo"].shape[:2]

@@ -17,7 +17,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from .errors import MaskError
+from photostyle.errors import InputError, MaskError
+
+PathLike = str | os.PathLike[str]
 
 # DPST colour code, in the order of its label ids (as in shared/metrics/photoreal_metrics.py).
 DPST_COLOURS: list[tuple[str, tuple[int, int, int]]] = [
@@ -192,3 +194,29 @@ def soft_masks(labels: np.ndarray, regions: list[int], sigma: float = 0.0) -> np
         m = np.stack([ndimage.gaussian_filter(x, sigma) for x in m])
         m /= np.maximum(m.sum(0, keepdims=True), 1e-6)
     return m
+
+
+def make_pairs(
+    photo_hw: tuple[int, int],
+    ref_hw: tuple[int, int],
+    photo_mask: np.ndarray | PathLike | None,
+    reference_mask: np.ndarray | PathLike | None,
+) -> RegionPairs:
+    """Label maps of both images (at their sizes) and the region pairing."""
+    if photo_mask is None and reference_mask is None:
+        return whole_image(photo_hw, ref_hw)
+    if photo_mask is None or reference_mask is None:
+        raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
+    pl = _labels(photo_mask, photo_hw, "photo mask")
+    rl = _labels(reference_mask, ref_hw, "reference mask")
+    return pair_by_label(pl, rl)
+
+
+def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        lab = mask.astype(np.int32)
+        if lab.shape != hw:
+            warnings.warn(f"{role} is {lab.shape[::-1]} but its image is {hw[::-1]}; resized.", stacklevel=3)
+            lab = resize_labels(lab, (hw[1], hw[0]))
+        return lab
+    return read_mask(mask, (hw[1], hw[0]), role=role)

@@ -27,47 +27,21 @@ Gatys, Ecker, Bethge, Hertzmann, Shechtman, "Controlling Perceptual Factors in N
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
-from skimage.transform import resize
 
-from .errors import SettingsError
-from .masks import DPST_COLOURS, RegionPairs, colour_name, resize_labels
-from .settings import Settings
+from photostyle.errors import SettingsError
+from photostyle.imaging.colourspaces import YIQ_TO_RGB, luminance, oklab_to_rgb, rgb_to_oklab, rgb_to_yiq
+from photostyle.imaging.resize import resize_to
+from photostyle.regions.labels import DPST_COLOURS, RegionPairs, colour_name, resize_labels
+from photostyle.settings import Settings
 
 PRESERVE_MODES = ("none", "luminance", "histogram")
 
 # ------------------------------------------------------------------------------------------------ YIQ
-
-# FCC NTSC YIQ, on the encoded (gamma) RGB values as in Gatys et al.
-RGB_TO_YIQ = np.array(
-    [
-        [0.299, 0.587, 0.114],
-        [0.595716, -0.274453, -0.321263],
-        [0.211456, -0.522591, 0.311135],
-    ]
-)
-YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)  # its first column is (1, 1, 1): Y moves all three channels alike
-
-
-def rgb_to_yiq(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB in [0, 1] -> (..., 3) YIQ (float64)."""
-    return np.asarray(rgb, np.float64) @ RGB_TO_YIQ.T
-
-
-def yiq_to_rgb(yiq: np.ndarray) -> np.ndarray:
-    """(..., 3) YIQ -> (..., 3) RGB (float64, not clipped)."""
-    return np.asarray(yiq, np.float64) @ YIQ_TO_RGB.T
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """YIQ Y of an RGB image, (H, W) float64."""
-    return np.asarray(rgb, np.float64) @ RGB_TO_YIQ[0]
 
 
 def grey3(y: np.ndarray) -> np.ndarray:
@@ -100,50 +74,6 @@ def is_grey(rgb: np.ndarray, tol: float = 1.5 / 255) -> bool:
     """True when the image has no colour (all channels within TOL of each other)."""
     a = np.asarray(rgb)
     return bool(np.abs(a - a.mean(-1, keepdims=True)).max() <= tol)
-
-
-# ------------------------------------------------------------------------------------------------ Oklab
-
-_M1 = np.array(
-    [
-        [0.4122214708, 0.5363325363, 0.0514459929],
-        [0.2119034982, 0.6806995451, 0.1073969566],
-        [0.0883024619, 0.2817188376, 0.6299787005],
-    ]
-)
-_M2 = np.array(
-    [
-        [0.2104542553, 0.7936177850, -0.0040720468],
-        [1.9779984951, -2.4285922050, 0.4505937099],
-        [0.0259040371, 0.7827717662, -0.8086757660],
-    ]
-)
-_M1_INV = np.linalg.inv(_M1)
-_M2_INV = np.linalg.inv(_M2)
-
-
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, None)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-def rgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) sRGB in [0, 1] -> Oklab (L in [0, 1]), float64."""
-    lms = _srgb_to_linear(np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)) @ _M1.T
-    return np.cbrt(lms) @ _M2.T
-
-
-def oklab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """Oklab -> (..., 3) sRGB, clipped to [0, 1], float64."""
-    lms = (np.asarray(lab, np.float64) @ _M2_INV.T) ** 3
-    return np.clip(_linear_to_srgb(lms @ _M1_INV.T), 0.0, 1.0)
-
-
-# ------------------------------------------------------------------------------------------------ strength
 
 
 def blend(
@@ -222,7 +152,7 @@ def _map_twice(reference: np.ndarray, photo: np.ndarray, pairs: RegionPairs) -> 
     """The mean/covariance map, applied a second time to correct what the sRGB gamut clipping of the first bent
     (a dark, noisy sky mapped to a pale one otherwise keeps ~1.5x the photo's chroma spread). Hard region edges:
     each reference region takes exactly its photo regions' statistics (a seam in the reference is harmless)."""
-    from .colour import region_colour_transfer
+    from photostyle.engine.colour import region_colour_transfer
 
     once = region_colour_transfer(reference, photo, pairs, soft_sigma=0.0, method="mean_cov")
     return region_colour_transfer(once, photo, pairs, soft_sigma=0.0, method="mean_cov")
@@ -279,7 +209,7 @@ def compose_references(
         s = min(ch / img.shape[0], cw / img.shape[1])
         hw = (max(1, min(ch, round(img.shape[0] * s))), max(1, min(cw, round(img.shape[1] * s))))
         if hw != img.shape[:2]:
-            img = resize(img, hw, order=1, anti_aliasing=s < 1, preserve_range=True).astype(np.float32)
+            img = resize_to(img, hw, antialias=s < 1)
             lab = resize_labels(lab, (hw[1], hw[0]))
         y0, x0 = (i // cols) * ch, (i % cols) * cw
         comp[y0 : y0 + hw[0], x0 : x0 + hw[1]] = img
@@ -341,14 +271,17 @@ class Prepared:
         return bool(np.all(np.asarray(self.weight) <= 0))
 
 
-def _read_reference(path: str | os.PathLike[str], region: int) -> np.ndarray:
-    from .imageio import read_image
+def prepare(
+    photo: np.ndarray,
+    reference: np.ndarray,
+    pairs: RegionPairs,
+    settings: Settings,
+    region_references: dict[int, np.ndarray] | None = None,
+) -> Prepared:
+    """Pre-processing before the engine: region checks, per-region references, luminance or colour matching.
 
-    return read_image(Path(path), role=f"reference for region {region} ({colour_name(region)})").pixels
-
-
-def prepare(photo: np.ndarray, reference: np.ndarray, pairs: RegionPairs, settings: Settings) -> Prepared:
-    """Pre-processing before the engine: region checks, per-region references, luminance or colour matching."""
+    REGION_REFERENCES: the images of ``settings.region_reference``, by photo region (read by the caller).
+    """
     s = settings
     check_regions(s, pairs)
     hw = photo.shape[:2]
@@ -357,7 +290,7 @@ def prepare(photo: np.ndarray, reference: np.ndarray, pairs: RegionPairs, settin
         weight: float | np.ndarray = strength_map(labels, s.strength, dict(s.region_strength), s.region_blur * max(hw))
     else:
         weight = float(s.strength)
-    extra = {k: _read_reference(p, k) for k, p in s.region_reference}
+    extra = dict(region_references or {})
     if np.all(np.asarray(weight) <= 0):
         return Prepared(photo, reference, pairs, False, weight)
     luminance_only = s.preserve_color == "luminance"

@@ -24,58 +24,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from .errors import MaskError
-from .masks import resize_labels
+from photostyle.errors import MaskError
+from photostyle.imaging.filters import GuidedFilter, guided_filter
+from photostyle.imaging.resize import resize_to
+from photostyle.regions.labels import resize_labels
 
 PathLike = str | os.PathLike[str]
-
-
-# ----------------------------------------------------------------------------------------------- guided filter
-def _box(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean over (2r+1)^2 windows (edges reflected) of a (H, W) or (H, W, C) array."""
-    size = (2 * r + 1, 2 * r + 1) + (1,) * (x.ndim - 2)
-    return ndimage.uniform_filter(x, size=size, mode="reflect")
-
-
-class GuidedFilter:
-    """Colour guided filter (He, Sun and Tang 2013) for one guide (H, W, 3) in [0, 1]; apply it to any sources.
-
-    Each output is, in every (2r+1)^2 window, an affine function of the guide's colours (the model of the matting
-    Laplacian), so soft masks snap to the guide's edges and stay smooth elsewhere. eps is in colour units^2.
-    The guide's window statistics (mean, inverse covariance) are computed once.
-    """
-
-    def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3) -> None:
-        g = np.asarray(guide, np.float64)
-        self.g = g[..., None] if g.ndim == 2 else g
-        self.r = max(1, int(radius))
-        c = self.g.shape[2]
-        self.mean = _box(self.g, self.r)  # (H, W, C)
-        cov = np.empty(self.g.shape[:2] + (c, c))
-        for i in range(c):
-            for j in range(i, c):
-                v = _box(self.g[..., i] * self.g[..., j], self.r) - self.mean[..., i] * self.mean[..., j]
-                cov[..., i, j] = cov[..., j, i] = v
-        self.inv = np.linalg.inv(cov + eps * np.eye(c))  # (H, W, C, C)
-
-    def __call__(self, src: np.ndarray) -> np.ndarray:
-        p = np.asarray(src, np.float64)
-        squeeze = p.ndim == 2
-        if squeeze:
-            p = p[..., None]
-        g, r, mg = self.g, self.r, self.mean
-        mp = _box(p, r)  # (H, W, K)
-        cross = np.stack([_box(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2)
-        a = (self.inv[..., :, :, None] * cross[..., None, :, :]).sum(-2)  # (H, W, C, K)
-        b = mp - (mg[..., :, None] * a).sum(-2)
-        ma = _box(a.reshape(a.shape[:2] + (-1,)), r).reshape(a.shape)
-        out = (g[..., :, None] * ma).sum(-2) + _box(b, r)
-        return out[..., 0] if squeeze else out
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:
-    """SRC (H, W) or (H, W, K) smoothed but following the edges of GUIDE (H, W, 3) in [0, 1] (see GuidedFilter)."""
-    return GuidedFilter(guide, radius, eps)(src)
 
 
 def snap_labels(
@@ -229,13 +183,11 @@ def feather_alpha(mask: np.ndarray, photo: np.ndarray, width: float | None = Non
         return np.zeros((h, w), np.float32)
     s = min(1.0, MAX_FILTER_SIZE / max(h, w))
     if s < 1.0:
-        from skimage.transform import resize
-
         sh, sw = max(1, round(h * s)), max(1, round(w * s))
-        small = resize(photo, (sh, sw), order=1, anti_aliasing=True, preserve_range=True)
+        small = resize_to(photo, (sh, sw), antialias=True)
         small_mask = resize_labels(m.astype(np.int32), (sw, sh)).astype(bool)
         a = feather_alpha(small_mask, small, None if width is None else width * s, eps)
-        a = resize(a, (h, w), order=1, preserve_range=True).astype(np.float32)
+        a = resize_to(a, (h, w))
         return np.where(m, np.clip(a, 0, 1), 0).astype(np.float32)
     inside = ndimage.distance_transform_edt(m)
     r = FEATHER * max(h, w) if width is None else float(width)

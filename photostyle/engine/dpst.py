@@ -37,13 +37,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .colour import region_colour_transfer
-from .masks import RegionPairs, resize_labels
-from .regularise import matting_energy, matting_laplacian, to_torch
-from .runtime import use_bf16
-from .settings import CONTENT_LAYER, STYLE_LAYERS, Settings
-from .upsample import box_mean, resize_image, upsample
-from .vgg import VGG19
+from photostyle.engine.colour import region_colour_transfer
+from photostyle.engine.regularise import matting_energy, matting_laplacian, to_torch
+from photostyle.engine.upsample import upsample
+from photostyle.imaging.filters import box_mean
+from photostyle.imaging.resize import resize_longest
+from photostyle.regions.labels import RegionPairs, resize_labels
+from photostyle.runtime import use_bf16
+from photostyle.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
+from photostyle.vgg import VGG19
 
 Progress = Callable[[float, str], None]
 
@@ -400,8 +402,8 @@ class DPST:
         result: np.ndarray | None = None
         prev_photo: np.ndarray | None = None
         for i, (size, evals) in enumerate(zip(s.scales, s.iterations, strict=True)):
-            p = resize_image(photo, size)
-            r = resize_image(reference, max(size, 64))
+            p = resize_longest(photo, size)
+            r = resize_longest(reference, max(size, 64))
             label = f"optimising at {p.shape[1]}x{p.shape[0]} ({i + 1}/{len(s.scales)})"
             unit = size * size
 

@@ -19,14 +19,10 @@ from __future__ import annotations
 import numpy as np
 from skimage import color
 
-from .masks import RegionPairs, soft_masks
+from photostyle.imaging.transport import mean_cov_map
+from photostyle.regions.labels import RegionPairs, soft_masks
 
 _MIN_PIXELS = 16
-
-
-def _sqrtm(c: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh(c)
-    return (v * np.sqrt(np.clip(w, 1e-8, None))) @ v.T
 
 
 def _affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
@@ -38,12 +34,12 @@ def _affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarr
     cs = np.cov(src.T) + 1e-3 * np.eye(3)
     cd = np.cov(dst.T) + 1e-3 * np.eye(3)
     if method == "mean_cov":
-        a = _mean_cov(cs, cd)
+        a = mean_cov_map(cs, cd)
     elif method == "luma_first":
         # L' = k L; chroma = beta L + e, e uncorrelated with L: e' = M e, chroma' = beta_d L' + M (chroma - beta_s L)
         k = np.sqrt(cd[0, 0] / cs[0, 0])
         beta_s, beta_d = cs[1:, 0] / cs[0, 0], cd[1:, 0] / cd[0, 0]
-        m = _mean_cov(
+        m = mean_cov_map(
             cs[1:, 1:] - np.outer(cs[1:, 0], cs[0, 1:]) / cs[0, 0],
             cd[1:, 1:] - np.outer(cd[1:, 0], cd[0, 1:]) / cd[0, 0],
         )
@@ -54,13 +50,6 @@ def _affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarr
     else:
         raise ValueError(f"unknown colour transfer method {method!r}")
     return a, md - a @ ms
-
-
-def _mean_cov(cs: np.ndarray, cd: np.ndarray) -> np.ndarray:
-    """The symmetric positive map A with A cs A = cd (the optimal transport between two Gaussians)."""
-    rs = _sqrtm(cs)
-    rs_inv = np.linalg.inv(rs)
-    return rs_inv @ _sqrtm(rs @ cd @ rs) @ rs_inv
 
 
 def region_maps(

@@ -41,10 +41,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError, MaskError
-from .masks import DPST_COLOURS, RegionPairs, colours_from_labels, resize_labels
-from .settings import Settings
-from .targeting import snap_labels
+from photostyle.errors import InputError, MaskError
+from photostyle.imageio.photo import Photo, as_pixels
+from photostyle.imaging.resize import resize_longest, resize_to
+from photostyle.regions.labels import DPST_COLOURS, RegionPairs, colours_from_labels, make_pairs, resize_labels
+from photostyle.regions.targeting import snap_labels
+from photostyle.settings import Settings
 
 PathLike = str | os.PathLike[str]
 MAX_REGIONS = len(DPST_COLOURS)  # the DPST colour code has nine colours
@@ -99,18 +101,6 @@ MIN_REGION = 0.004  # connected pieces under this share of the image are merged 
 MAX_CLUSTERS = 6
 
 
-def _resize(img: np.ndarray, longest: int) -> np.ndarray:
-    """Area-averaged resize so the longest side is at most LONGEST."""
-    from skimage.transform import resize
-
-    h, w = img.shape[:2]
-    s = longest / max(h, w)
-    if s >= 1.0:
-        return np.asarray(img, np.float32)
-    size = (max(1, round(h * s)), max(1, round(w * s)))
-    return resize(img, size, order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
-
-
 def _deep_means(img: np.ndarray, sp: np.ndarray, vgg_weights: PathLike | None = None) -> np.ndarray:
     """(n, C) mean VGG-19 relu3_1 and relu4_1 features (each L2-normalised per position) of each superpixel.
 
@@ -119,7 +109,7 @@ def _deep_means(img: np.ndarray, sp: np.ndarray, vgg_weights: PathLike | None = 
     import torch
     import torch.nn.functional as F
 
-    from .vgg import load_vgg
+    from photostyle.vgg import load_vgg
 
     vgg = load_vgg(vgg_weights)
     x = torch.from_numpy(np.ascontiguousarray(img, np.float32)).permute(2, 0, 1)[None]
@@ -171,13 +161,11 @@ class _Described:
 def _describe(img: np.ndarray, vgg_weights: PathLike | None) -> _Described:
     from skimage import color
 
-    small = _resize(img, WORK_SIZE)
+    small = resize_longest(img, WORK_SIZE, "skimage")
     if min(small.shape[:2]) < 32:  # VGG-19's pooling needs a few pixels; tiny images are enlarged to describe them
-        from skimage.transform import resize
-
         s = 32 / min(small.shape[:2])
         size = (round(small.shape[0] * s), round(small.shape[1] * s))
-        small = resize(small, size, order=1, preserve_range=True).astype(np.float32)
+        small = resize_to(small, size)
     sp = _superpixels(small)
     h, w = sp.shape
     lab = color.rgb2lab(small)
@@ -328,7 +316,7 @@ def finish_labels(labels: np.ndarray, image: np.ndarray, *, min_share: float = M
     h, w = image.shape[:2]
     min_px = max(4, round(min_share * labels.size))
     lab = fill_small(labels, min_px)
-    snap = _resize(image, SNAP_SIZE)
+    snap = resize_longest(image, SNAP_SIZE, "skimage")
     sh, sw = snap.shape[:2]
     lab = snap_labels(resize_labels(lab, (sw, sh)), snap)
     lab = fill_small(lab, max(4, round(min_share * lab.size)))
@@ -355,7 +343,7 @@ def _name_sky(labels: np.ndarray, image: np.ndarray) -> int | None:
     ys = np.nonzero(region)[0]
     if ys.mean() > 0.4 * h or (ys < h / 2).mean() < 0.75:
         return None
-    small = _resize(image, 256)
+    small = resize_longest(image, 256, "skimage")
     lab_small = resize_labels(labels, (small.shape[1], small.shape[0]))
     lum = color.rgb2lab(small)[..., 0]
     grad = np.hypot(ndimage.sobel(lum, 0), ndimage.sobel(lum, 1))
@@ -573,7 +561,7 @@ class PersonSegmenter(Segmenter):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import mediapipe as mp
 
-        small = _resize(image, 1024)
+        small = resize_longest(image, 1024, "skimage")
         rgb = np.ascontiguousarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8))
         h, w = rgb.shape[:2]
         solutions = mp.solutions
@@ -602,9 +590,7 @@ class PersonSegmenter(Segmenter):
         keep[0] = False
         prob = np.where(keep[pieces], selfie, 0.0).astype(np.float32)
         if prob.shape != image.shape[:2]:
-            from skimage.transform import resize
-
-            prob = resize(prob, image.shape[:2], order=1, preserve_range=True).astype(np.float32)
+            prob = resize_to(prob, image.shape[:2])
         return prob
 
     def segment(self, image: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
@@ -837,8 +823,6 @@ def user_masks(
 ) -> Segmentation:
     """The user's masks (DPST colour PNGs, grey-level label PNGs or label arrays), paired by label; their label
     ids are kept (so ``--only 4`` is the mask's red region)."""
-    from .pipeline import make_pairs
-
     return Segmentation(make_pairs(photo_hw, ref_hw, photo_mask, reference_mask), {}, {}, "user masks")
 
 
@@ -1007,14 +991,6 @@ def available_backends() -> dict[str, bool]:
     return {"features": True, "person": PersonSegmenter().available(), "detectron2": PanopticSegmenter().available()}
 
 
-def _as_pixels(img: object) -> np.ndarray:
-    from . import imageio
-
-    if isinstance(img, imageio.Photo):
-        return img.pixels
-    return imageio.from_array(np.asarray(img)).pixels
-
-
 def _limit_regions(labels: np.ndarray, names: dict[int, str], n: int = MAX_REGIONS - 1) -> np.ndarray:
     """At most N regions: the smallest are merged into their neighbours."""
     ks, counts = np.unique(labels, return_counts=True)
@@ -1027,8 +1003,8 @@ def _limit_regions(labels: np.ndarray, names: dict[int, str], n: int = MAX_REGIO
 
 
 def segment_pair(
-    photo: object,
-    reference: object,
+    photo: np.ndarray | Photo,
+    reference: np.ndarray | Photo,
     *,
     backend: str = "auto",
     person: bool | None = None,
@@ -1039,9 +1015,9 @@ def segment_pair(
     backend: 'auto' (detectron2 when installed, else 'features'), 'features' or 'detectron2'.
     person: merge mediapipe's person region into feature regions (None: when mediapipe is installed).
     """
-    from .errors import SettingsError
+    from photostyle.errors import SettingsError
 
-    p, r = _as_pixels(photo), _as_pixels(reference)
+    p, r = as_pixels(photo), as_pixels(reference)
     if backend not in BACKENDS:
         raise SettingsError(f"segmenter must be one of {', '.join(BACKENDS)}, not {backend!r}.")
     panoptic = PanopticSegmenter()
@@ -1052,7 +1028,7 @@ def segment_pair(
             "the detectron2 segmenter needs detectron2, which is not installed (it has no wheels on PyPI): "
             "build it from its repository in this environment, or use --masks features."
         )
-    ps, rs = _resize(p, SNAP_SIZE), _resize(r, SNAP_SIZE)
+    ps, rs = resize_longest(p, SNAP_SIZE, "skimage"), resize_longest(r, SNAP_SIZE, "skimage")
     flat_reference = float(np.max(rs.reshape(-1, 3).std(0))) < 1.0 / 255
     pn: dict[int, str] = {}
     rn: dict[int, str] = {}
@@ -1171,8 +1147,8 @@ def write_masks(
     seg: Segmentation, photo: np.ndarray, reference: np.ndarray, out_dir: PathLike, *, overwrite: bool = False
 ) -> list[Path]:
     """Write the label maps (DPST colour PNGs), legend.json and the two overlays into OUT_DIR."""
-    from .errors import OutputError
-    from .imageio import write_bytes_atomic
+    from photostyle.errors import OutputError
+    from photostyle.imageio import write_bytes_atomic
 
     d = Path(out_dir)
     if d.exists() and not d.is_dir():
@@ -1199,7 +1175,7 @@ def write_masks(
 
 
 def _cmd_masks(a: argparse.Namespace) -> int:
-    from .imageio import read_image
+    from photostyle.imageio import read_image
 
     ph = read_image(a.photo, role="photo")
     ref = read_image(a.reference, role="reference")
@@ -1247,8 +1223,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def prepare_masks(
-    photo: object,
-    reference: object,
+    photo: np.ndarray | Photo,
+    reference: np.ndarray | Photo,
     *,
     masks: str = "auto",
     photo_mask: np.ndarray | PathLike | None = None,
@@ -1261,15 +1237,15 @@ def prepare_masks(
     masks: 'auto' | 'features' | 'detectron2' (automatic masks), or 'none' (one global region). The user's
     photo_mask/reference_mask, when given, are the pairs; ``--only`` ids then refer to the photo mask's labels.
     """
-    from .errors import SettingsError
-    from .targeting import needs_names, needs_regions
+    from photostyle.errors import SettingsError
+    from photostyle.regions.targeting import needs_names, needs_regions
 
     if masks not in BACKENDS + ("none",):
         raise SettingsError(f"--masks must be one of {', '.join(BACKENDS + ('none',))}, not {masks!r}.")
-    p, r = _as_pixels(photo), _as_pixels(reference)
+    p, r = as_pixels(photo), as_pixels(reference)
     vgg_weights = settings.vgg_weights if settings else None
     if settings is not None and settings.threads:
-        from .runtime import set_threads
+        from photostyle.runtime import set_threads
 
         set_threads(settings.threads)
     if photo_mask is not None or reference_mask is not None:

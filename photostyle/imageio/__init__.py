@@ -1,0 +1,37 @@
+"""Image I/O, the pipeline's edges: decode (``read_image``), encode (``write_image``), RAW, the atomic writer.
+
+Pixels are float32 RGB in [0, 1], shape (H, W, 3), in the file's own (usually sRGB) encoding. Writes are atomic:
+a temporary file beside the target, then a rename, so a failed or interrupted run never leaves a half-written
+image, and an existing file is only replaced when asked.
+"""
+
+from .atomic import write_bytes_atomic, write_private, write_text_atomic
+from .decode import read_image
+from .encode import check_output_path, write_image
+from .photo import (
+    ORIENTATION_TAG,
+    RAW_SUFFIXES,
+    READ_SUFFIXES,
+    WRITE_SUFFIXES,
+    Photo,
+    as_pixels,
+    from_array,
+    to_uint,
+)
+
+__all__ = [
+    "ORIENTATION_TAG",
+    "RAW_SUFFIXES",
+    "READ_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "Photo",
+    "as_pixels",
+    "check_output_path",
+    "from_array",
+    "read_image",
+    "to_uint",
+    "write_bytes_atomic",
+    "write_image",
+    "write_private",
+    "write_text_atomic",
+]

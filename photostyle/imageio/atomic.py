@@ -1,0 +1,77 @@
+"""The one temp-file-then-rename writer: images, the album's text files, the service's private files.
+
+A temporary ``.NAME.XXXX.part`` beside the target, fsync, then a rename: a failed or interrupted run never leaves a
+half-written file, and an existing file is only replaced when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import OutputError
+
+
+def write_bytes_atomic(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    before_rename: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write DATA to PATH through a temporary file beside it and a rename; never replace a file without OVERWRITE.
+
+    BEFORE_RENAME(temp_path) may finish the file (metadata) first. On any failure the temporary file is removed and
+    PATH is untouched. Used for images (write_image) and the album job's text files alike.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: already exists; pass --overwrite to replace it, or choose another name.")
+    if not p.parent.is_dir():
+        raise OutputError(f"{p}: folder {p.parent} does not exist; create it first.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename(Path(tmp))
+        if not overwrite and p.exists():
+            raise OutputError(f"{p}: appeared while writing; pass --overwrite to replace it.")
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:
+    """``write_bytes_atomic`` for UTF-8 text (the album's manifest, .cube LUTs, contact-sheet HTML)."""
+    return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write DATA to PATH readable by the user only (0600 in a folder made 0700), atomically; replaces PATH."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if os.name == "posix":
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,105 @@
+"""Box means and the colour guided filter (He, Sun and Tang 2013), each written once.
+
+Two implementations of the box mean exist because their callers work on different containers: ``box_mean`` on
+torch tensors (N, C, H, W) with replicated edges (the engine and the upsampling, float32), ``box_mean_array`` on
+numpy arrays (H, W[, C]) with reflected edges (region masks, float64). The guided filter comes as the fitted
+per-pixel affine maps (``fit_affine``, torch, what the upsampling applies at full size) and as a filter applied to
+any sources (``GuidedFilter``, numpy, what soft masks snap to edges with). ``tests/imaging/test_filters.py``
+checks the two box means and the two guided filters against each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+
+def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over (2r+1)^2 windows with edge replication; x is (N, C, H, W)."""
+    k = 2 * r + 1
+    x = F.pad(x, (r, r, r, r), mode="replicate")
+    return F.avg_pool2d(x, k, stride=1)
+
+
+def box_mean_array(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over (2r+1)^2 windows (edges reflected) of a (H, W) or (H, W, C) array."""
+    size = (2 * r + 1, 2 * r + 1) + (1,) * (x.ndim - 2)
+    return ndimage.uniform_filter(x, size=size, mode="reflect")
+
+
+def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 2, eps: float = 1e-4) -> np.ndarray:
+    """Per-pixel affine maps (H, W, 3, 4) with result ~= A @ [photo, 1], fitted over (2r+1)^2 windows.
+
+    The guided filter's regression with a colour guide, its coefficients smoothed by a second box mean. eps
+    regularises A toward a constant shift (in [0, 1] colour units^2).
+    """
+    p = torch.from_numpy(np.ascontiguousarray(small_photo, dtype=np.float32)).permute(2, 0, 1)
+    q = torch.from_numpy(np.ascontiguousarray(small_result, dtype=np.float32)).permute(2, 0, 1)
+    h, w = p.shape[1:]
+    # centre the colours on their global means: better conditioned second moments in float32
+    p = p - p.mean((1, 2), keepdim=True)
+    qm = q.mean((1, 2), keepdim=True)
+    q = q - qm
+    iu = [(i, j) for i in range(3) for j in range(i, 3)]
+    stack = torch.cat([p, q, torch.stack([p[i] * p[j] for i, j in iu]), (q[:, None] * p[None]).reshape(9, h, w)])
+    m = box_mean(stack[None], radius)[0]  # one pass for all 21 moments
+    mp, mq, pp, qp = m[:3], m[3:6], m[6:12], m[12:21].reshape(3, 3, h, w)
+    cov = torch.empty(3, 3, h, w)
+    for n, (i, j) in enumerate(iu):
+        cov[i, j] = cov[j, i] = pp[n] - mp[i] * mp[j]
+    cov_qp = qp - mq[:, None] * mp[None]
+    cov = cov.permute(2, 3, 0, 1) + eps * torch.eye(3)
+    a = torch.linalg.solve(cov, cov_qp.permute(2, 3, 1, 0)).transpose(-1, -2)  # (H, W, 3, 3)
+    b = mq.permute(1, 2, 0) - (a @ mp.permute(1, 2, 0)[..., None])[..., 0]
+    # back to uncentred colours: q + qm = A (p + pm - pm) + b + qm  =>  b' = b + qm - A pm
+    pm = torch.from_numpy(np.asarray(small_photo, dtype=np.float32).reshape(-1, 3).mean(0))
+    b = b + qm.view(3) - a @ pm
+    coef = torch.cat([a, b[..., None]], -1).reshape(h, w, 12).permute(2, 0, 1)
+    # smooth the coefficients (the guided filter's second pass) so the maps vary gently
+    c = box_mean(coef[None], radius)[0]
+    return c.permute(1, 2, 0).reshape(h, w, 3, 4).numpy()
+
+
+class GuidedFilter:
+    """Colour guided filter (He, Sun and Tang 2013) for one guide (H, W, 3) in [0, 1]; apply it to any sources.
+
+    Each output is, in every (2r+1)^2 window, an affine function of the guide's colours (the model of the matting
+    Laplacian), so soft masks snap to the guide's edges and stay smooth elsewhere. eps is in colour units^2.
+    The guide's window statistics (mean, inverse covariance) are computed once.
+    """
+
+    def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3) -> None:
+        g = np.asarray(guide, np.float64)
+        self.g = g[..., None] if g.ndim == 2 else g
+        self.r = max(1, int(radius))
+        c = self.g.shape[2]
+        self.mean = box_mean_array(self.g, self.r)  # (H, W, C)
+        cov = np.empty(self.g.shape[:2] + (c, c))
+        for i in range(c):
+            for j in range(i, c):
+                v = box_mean_array(self.g[..., i] * self.g[..., j], self.r) - self.mean[..., i] * self.mean[..., j]
+                cov[..., i, j] = cov[..., j, i] = v
+        self.inv = np.linalg.inv(cov + eps * np.eye(c))  # (H, W, C, C)
+
+    def __call__(self, src: np.ndarray) -> np.ndarray:
+        p = np.asarray(src, np.float64)
+        squeeze = p.ndim == 2
+        if squeeze:
+            p = p[..., None]
+        g, r, mg = self.g, self.r, self.mean
+        mp = box_mean_array(p, r)  # (H, W, K)
+        cross = np.stack(
+            [box_mean_array(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2
+        )
+        a = (self.inv[..., :, :, None] * cross[..., None, :, :]).sum(-2)  # (H, W, C, K)
+        b = mp - (mg[..., :, None] * a).sum(-2)
+        ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r).reshape(a.shape)
+        out = (g[..., :, None] * ma).sum(-2) + box_mean_array(b, r)
+        return out[..., 0] if squeeze else out
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:
+    """SRC (H, W) or (H, W, K) smoothed but following the edges of GUIDE (H, W, 3) in [0, 1] (see GuidedFilter)."""
+    return GuidedFilter(guide, radius, eps)(src)

@@ -1,0 +1,1 @@
+"""Regions: label maps and their pairing, automatic segmentation (features, people, panoptic), targeting."""
