@@ -766,7 +766,7 @@ def _remove_stale_parts(out_dir: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def options_from_args(a: argparse.Namespace) -> AlbumOptions:
-    from photostyle.cli import settings_from_args
+    from photostyle.cli.common import settings_from_args
 
     if a.jobs is not None and a.jobs < 1:
         raise SettingsError(f"--jobs must be at least 1, not {a.jobs}.")
@@ -823,7 +823,7 @@ def _cmd_album(a: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `photostyle album` to the CLI."""
-    from photostyle.cli import add_settings_args
+    from photostyle.cli.common import add_settings_args
 
     p = sub.add_parser(
         "album",

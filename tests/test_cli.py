@@ -73,7 +73,7 @@ def test_module_entry_point_reports_missing_file(tmp_path) -> None:
 def test_engine_flags_become_settings() -> None:
     import argparse
 
-    from photostyle.cli import add_settings_args, settings_from_args
+    from photostyle.cli.common import add_settings_args, settings_from_args
 
     p = argparse.ArgumentParser()
     add_settings_args(p)

@@ -1,0 +1,102 @@
+"""Bad input, table-driven: each row is a command line, the exit status, a fragment of the one-line message, and the
+files that must be unchanged (or absent) afterwards. Every row runs the real CLI in-process on small real photos.
+
+Placeholders in a row's arguments: ``{d}`` is the row's own folder (made fresh by ``make_files``: small copies of
+the samples), ``{samples}`` the bundled samples. ``unchanged`` paths are hashed before and after the run; ``absent``
+paths must not exist afterwards (``*`` globs allowed). A row's ``setup`` may prepare anything else in ``{d}``.
+
+The sections are kept apart by area (transfer, image files, masks, album, service and flags) so each area's rows
+live together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from photostyle.cli import main
+
+from .conftest import SAMPLES
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    args: tuple[str, ...]
+    code: int
+    message: str  # a fragment of stderr (case-insensitive)
+    unchanged: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    setup: Callable[[Path], None] | None = None
+    root_ok: bool = True  # False: skipped when running as root (permission rows)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def make_files(d: Path) -> None:
+    """Small real photos: photo.jpg (the cat), ref.jpg (the rocket), photo.png, a shoot/ folder of two photos."""
+    cat = Image.open(SAMPLES / "chelsea.png").convert("RGB")
+    cat.thumbnail((96, 96))
+    rocket = Image.open(SAMPLES / "rocket.jpg").convert("RGB")
+    rocket.thumbnail((96, 96))
+    cat.save(d / "photo.jpg", quality=90)
+    cat.save(d / "photo.png")
+    rocket.save(d / "ref.jpg", quality=90)
+    (d / "shoot").mkdir()
+    cat.save(d / "shoot" / "a.jpg", quality=90)
+    coffee = Image.open(SAMPLES / "coffee.png").convert("RGB")
+    coffee.thumbnail((96, 96))
+    coffee.save(d / "shoot" / "b.jpg", quality=90)
+
+
+FAST = ("--quality", "preview", "--masks", "none")
+
+# ----------------------------------------------------------------------------------------------- transfer
+TRANSFER_ROWS: list[Row] = []
+
+# ----------------------------------------------------------------------------------------------- image files
+IMAGE_ROWS: list[Row] = []
+
+# ----------------------------------------------------------------------------------------------- masks
+MASK_ROWS: list[Row] = []
+
+# ----------------------------------------------------------------------------------------------- album
+ALBUM_ROWS: list[Row] = []
+
+# ----------------------------------------------------------------------------------------------- service and flags
+FLAG_ROWS: list[Row] = []
+
+ROWS = TRANSFER_ROWS + IMAGE_ROWS + MASK_ROWS + ALBUM_ROWS + FLAG_ROWS
+
+
+def _digest(path: Path) -> str | None:
+    if path.is_dir():
+        return "dir:" + ",".join(sorted(p.name for p in path.iterdir()))
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_bad_input(row: Row, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not row.root_ok and hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    d = tmp_path
+    make_files(d)
+    if row.setup:
+        row.setup(d)
+    fill = {"d": str(d), "samples": str(SAMPLES), **row.extra}
+    args = [a.format(**fill) for a in row.args]
+    before = {p: _digest(d / p) for p in row.unchanged}
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == row.code, f"exit {code}, stderr:\n{err}"
+    assert row.message.lower() in err.lower(), err
+    assert "Traceback" not in err, err
+    for p, digest in before.items():
+        assert _digest(d / p) == digest, f"{p} changed"
+    for pattern in row.absent:
+        assert not list(d.glob(pattern)), f"{pattern} exists"
