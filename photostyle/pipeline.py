@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from photostyle import imageio
+from photostyle.imageio.guard import check_folder_writable, check_free_space, check_not_input, estimated_bytes
 from photostyle.regions.labels import RegionPairs, colour_name, make_pairs, whole_image
 from photostyle.settings import Settings
 
@@ -50,11 +51,13 @@ def transfer(
     masks: RegionPairs | tuple[np.ndarray | PathLike, np.ndarray | PathLike] | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    region_references: dict[int, np.ndarray] | None = None,
 ) -> Result:
     """Re-render PHOTO in REFERENCE's look. Returns a Result whose image has the photo's size.
 
     masks: None (one global region), a (photo_mask, reference_mask) pair of label arrays or mask paths, or a
-    RegionPairs. settings: a Settings (defaults: best quality).
+    RegionPairs. settings: a Settings (defaults: best quality). region_references: the images of
+    ``settings.region_reference`` when already read (else they are read from their files).
     """
     from photostyle.engine.upsample import upsample
     from photostyle.imaging.resize import resize_longest
@@ -71,7 +74,8 @@ def transfer(
         pairs = make_pairs(p.shape[:2], r.shape[:2], masks[0], masks[1])
     from photostyle.engine.controls import finish, prepare
 
-    prep = prepare(p, r, pairs, s, read_region_references(s))  # preserve_color, region references, strength
+    refs = read_region_references(s) if region_references is None else region_references
+    prep = prepare(p, r, pairs, s, refs)  # preserve_color, region references, strength
     if prep.skip:  # strength 0 everywhere: the photo itself, bit-identical
         if progress:
             progress(1.0, "done (strength 0)")
@@ -125,16 +129,29 @@ def transfer_files(
     user's photo_mask/reference_mask take precedence. only: change only these pixels (photostyle.targeting).
     """
     from photostyle.regions.segment import prepare_masks
+    from photostyle.regions.targeting import read_target_mask, target_mask_files
 
-    out = imageio.check_output_path(output, overwrite=overwrite)  # fail before minutes of work
+    s = settings or Settings()
+    inputs: list[tuple[str, PathLike | None]] = [("photo", photo), ("reference", reference)]
+    inputs += [("photo mask", photo_mask), ("reference mask", reference_mask)]
+    inputs += [(f"reference of region {k}", path) for k, path in s.region_reference]
+    inputs += [("--only mask", f) for f in target_mask_files(only)]
+    check_not_input(output, inputs)  # before anything else: never write over what the run reads
+    out = imageio.check_output_path(output, overwrite=overwrite)
+    check_folder_writable(out.parent)
     ph = imageio.read_image(photo, role="photo")
     ref = imageio.read_image(reference, role="reference")
+    references = read_region_references(s)
+    w, h = ph.size
+    for f in target_mask_files(only):
+        read_target_mask(f, (w, h))
+    check_free_space(out.parent, estimated_bytes(w, h, out.suffix, bit_depth or ph.bit_depth), what=str(out.name))
     if progress and masks != "none" and photo_mask is None:
         progress(0.0, "finding regions")
     pairs, seg = prepare_masks(
         ph, ref, masks=masks, photo_mask=photo_mask, reference_mask=reference_mask, only=only, settings=settings
     )
-    res = transfer(ph, ref, masks=pairs, settings=settings, progress=progress)
+    res = transfer(ph, ref, masks=pairs, settings=s, progress=progress, region_references=references)
     image = res.image
     if only:
         from photostyle.regions.targeting import only_changes

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +57,223 @@ def make_files(d: Path) -> None:
 FAST = ("--quality", "preview", "--masks", "none")
 
 # ----------------------------------------------------------------------------------------------- transfer
-TRANSFER_ROWS: list[Row] = []
+TRANSFER_ROWS: list[Row] = [
+    Row(
+        "output-is-photo",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/photo.jpg", "--overwrite", *FAST),
+        2,
+        "is the photo, an input",
+        unchanged=("photo.jpg",),
+    ),
+    Row(
+        "output-is-reference",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/ref.jpg", "--overwrite", *FAST),
+        2,
+        "is the reference, an input",
+        unchanged=("ref.jpg",),
+    ),
+    Row(
+        "output-is-photo-without-overwrite",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/photo.jpg", *FAST),
+        2,
+        "never writes over its inputs",
+        unchanged=("photo.jpg",),
+    ),
+    Row(
+        "output-is-photo-by-symlink",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/link.jpg", "--overwrite", *FAST),
+        2,
+        "is the photo",
+        unchanged=("photo.jpg",),
+        setup=lambda d: (d / "link.jpg").symlink_to(d / "photo.jpg"),
+    ),
+    Row(
+        "output-is-photo-by-hard-link",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/same.jpg", "--overwrite", *FAST),
+        2,
+        "is the photo",
+        unchanged=("photo.jpg",),
+        setup=lambda d: os.link(d / "photo.jpg", d / "same.jpg"),
+    ),
+    Row(
+        "output-is-photo-by-other-spelling",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/shoot/../photo.jpg", "--overwrite", *FAST),
+        2,
+        "is the photo",
+        unchanged=("photo.jpg",),
+    ),
+    Row(
+        "output-is-a-mask",
+        (
+            "transfer",
+            "{d}/photo.png",
+            "{d}/ref.jpg",
+            "-o",
+            "{d}/pm.png",
+            "--overwrite",
+            "--quality",
+            "preview",
+            "--photo-mask",
+            "{d}/pm.png",
+            "--reference-mask",
+            "{d}/rm.png",
+        ),
+        2,
+        "is the photo mask",
+        unchanged=("pm.png",),
+        setup=lambda d: _two_masks(d),
+    ),
+    Row(
+        "output-is-a-region-reference",
+        (
+            "transfer",
+            "{d}/photo.png",
+            "{d}/ref.jpg",
+            "-o",
+            "{d}/shoot/b.jpg",
+            "--overwrite",
+            "--quality",
+            "preview",
+            "--photo-mask",
+            "{d}/pm.png",
+            "--reference-mask",
+            "{d}/rm.png",
+            "--region-reference",
+            "blue={d}/shoot/b.jpg",
+        ),
+        2,
+        "is the reference of region 0",
+        unchanged=("shoot/b.jpg",),
+        setup=lambda d: _two_masks(d),
+    ),
+    Row(
+        "output-is-the-only-mask",
+        (
+            "transfer",
+            "{d}/photo.png",
+            "{d}/ref.jpg",
+            "-o",
+            "{d}/sel.png",
+            "--overwrite",
+            "--only",
+            "{d}/sel.png",
+            *FAST,
+        ),
+        2,
+        "is the --only mask",
+        unchanged=("sel.png",),
+        setup=lambda d: _selection(d),
+    ),
+    Row(
+        "misspelt-only-mask-fails-before-work",
+        (
+            "transfer",
+            "{d}/photo.jpg",
+            "{d}/ref.jpg",
+            "-o",
+            "{d}/out.png",
+            "--only",
+            "{d}/sle.png",
+            "--quality",
+            "best",
+            "--masks",
+            "none",
+            "--vgg-weights",  # read when the engine starts: the --only error must come before it
+            "{d}/no-weights.pth",
+        ),
+        2,
+        "sle.png",
+        absent=("out.png",),
+    ),
+    Row(
+        "missing-region-reference-fails-before-work",
+        (
+            "transfer",
+            "{d}/photo.png",
+            "{d}/ref.jpg",
+            "-o",
+            "{d}/out.png",
+            "--quality",
+            "best",
+            "--photo-mask",
+            "{d}/pm.png",
+            "--reference-mask",
+            "{d}/rm.png",
+            "--region-reference",
+            "blue={d}/nope.jpg",
+        ),
+        2,
+        "nope.jpg",
+        absent=("out.png",),
+        setup=lambda d: _two_masks(d),
+    ),
+    Row(
+        "output-folder-is-a-file",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/photo.png/out.jpg", *FAST),
+        2,
+        "photo.png",
+        unchanged=("photo.png",),
+    ),
+    Row(
+        "output-folder-missing",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/nope/out.jpg", *FAST),
+        2,
+        "does not exist",
+        absent=("nope",),
+    ),
+    Row(
+        "output-folder-read-only",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/ro/out.jpg", *FAST),
+        2,
+        "not writable",
+        absent=("ro/out.jpg", "ro/.out.jpg.*"),
+        setup=lambda d: _read_only_folder(d),
+    ),
+]
+
+
+def _two_masks(d: Path) -> None:
+    """Photo and reference masks of two regions (blue left half, green right half) at each image's size."""
+    for name, image in (("pm.png", "photo.png"), ("rm.png", "ref.jpg")):
+        w, h = Image.open(d / image).size
+        m = Image.new("RGB", (w, h), (0, 0, 255))
+        m.paste((0, 255, 0), (w // 2, 0, w, h))
+        m.save(d / name)
+
+
+def _selection(d: Path) -> None:
+    w, h = Image.open(d / "photo.jpg").size
+    m = Image.new("L", (w, h), 0)
+    m.paste(255, (0, 0, w // 2, h // 2))
+    m.save(d / "sel.png")
+
+
+def _read_only_folder(d: Path) -> None:
+    """A folder on a read-only mount when this test runs as root (root writes through permissions), else chmod."""
+    ro = d / "ro"
+    ro.mkdir()
+    if os.geteuid() == 0:
+        import subprocess
+
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(ro)], capture_output=True)
+        if made.returncode != 0:
+            pytest.skip("cannot mount a read-only folder here")
+        _MOUNTS.append(ro)
+    else:
+        ro.chmod(0o555)
+
+
+_MOUNTS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _unmount() -> Iterator[None]:
+    yield
+    import subprocess
+
+    while _MOUNTS:
+        subprocess.run(["umount", str(_MOUNTS.pop())], capture_output=True)
+
 
 # ----------------------------------------------------------------------------------------------- image files
 IMAGE_ROWS: list[Row] = []

@@ -117,6 +117,11 @@ def _is_mask_path(spec: str) -> bool:
     return spec.lower().endswith(MASK_SUFFIXES) or os.sep in spec or Path(spec).is_file()
 
 
+def target_mask_files(spec: str | None) -> list[str]:
+    """The parts of an ``--only`` SPEC that are mask files (the rest are region names and ids)."""
+    return [s.strip() for s in str(spec or "").split(",") if s.strip() and _is_mask_path(s.strip())]
+
+
 def resolve_target(
     spec: str, photo: np.ndarray, segmentation: object | None = None, *, source: str = "photo"
 ) -> Target:
