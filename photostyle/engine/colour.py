@@ -25,7 +25,7 @@ from photostyle.regions.labels import RegionPairs, soft_masks
 _MIN_PIXELS = 16
 
 
-def _affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+def affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """A (3x3), b such that A x + b carries src's colour distribution to dst's (rows are pixels)."""
     ms, md = src.mean(0), dst.mean(0)
     if method == "reinhard":
@@ -70,7 +70,7 @@ def region_maps(
         if len(src) < _MIN_PIXELS:
             maps[k] = (np.eye(3), np.zeros(3))
             continue
-        maps[k] = _affine_map(src, dst, method)
+        maps[k] = affine_map(src, dst, method)
     return maps
 
 

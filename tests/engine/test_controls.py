@@ -19,7 +19,7 @@ from photostyle.regions.labels import RegionPairs, colours_from_labels
 from photostyle.settings import QUALITY_PRESETS
 from photostyle.vgg import load_vgg
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 QUICK = Settings(scales=(64,), iterations=(10,))
 PREVIEW = Settings(quality="preview", scales=(96,), iterations=(0,))

@@ -10,7 +10,7 @@ from photostyle.engine.upsample import upsample
 from photostyle.imageio import read_image
 from photostyle.imaging.resize import resize_longest
 
-from .conftest import SAMPLES
+from ..conftest import SAMPLES
 
 A = np.array([[0.6, 0.2, 0.0], [0.1, 0.7, 0.1], [0.0, 0.3, 0.5]])
 B = np.array([0.05, 0.02, 0.1])
