@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from photostyle import imageio
 from photostyle.errors import PhotostyleError
 from photostyle.imageio.atomic import write_text_atomic
+from photostyle.imaging.resize import resize_longest
 
 SHEET_DIR = "contact-sheet"
 THUMB = 320  # longest side of a thumbnail
@@ -28,9 +29,7 @@ THUMB = 320  # longest side of a thumbnail
 
 def thumbnail(pixels: np.ndarray, longest: int = THUMB) -> np.ndarray:
     """A float RGB copy of PIXELS whose longest side is at most LONGEST (Lanczos)."""
-    im = Image.fromarray(imageio.to_uint(np.clip(pixels, 0, 1), 8))
-    im.thumbnail((longest, longest), Image.Resampling.LANCZOS)
-    return np.asarray(im, np.float32) / 255.0
+    return resize_longest(pixels, longest, method="lanczos")
 
 
 def thumb_paths(out_dir: Path, output_name: str) -> tuple[Path, Path]:
