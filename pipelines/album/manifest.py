@@ -42,34 +42,48 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _read_jsonl(path: Path) -> Iterator[Entry]:
-    """The entries of a JSON-lines file; a line cut short by a killed run is skipped."""
+def _read_jsonl(path: Path, damaged: list[int]) -> Iterator[Entry]:
+    """The entries of a JSON-lines file. A damaged line (cut short by a killed run, garbage from a full disk or a
+    power loss) is skipped and counted in DAMAGED[0]."""
     try:
-        f = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return
     with f:
         for line in f:
+            if not line.strip():
+                continue
             try:
                 e = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(e, dict) and "output" in e and "input" in e:
+            except ValueError:
+                e = None
+            if isinstance(e, dict) and isinstance(e.get("output"), str) and isinstance(e.get("input"), str):
                 yield e
+            else:
+                damaged[0] += 1
 
 
 def journal_files(out_dir: Path) -> list[Path]:
     return sorted((out_dir / JOURNAL_DIR).glob("*.jsonl"))
 
 
-def read_manifest(path: Path) -> dict[str, Entry]:
-    """The latest entry per output name, from the manifest and the journals a killed run left beside it."""
+def read_manifest(path: Path, *, warn: bool = False) -> dict[str, Entry]:
+    """The latest entry per output name, from the manifest and the journals a killed run left beside it.
+
+    Damaged lines are skipped (with WARN, one warning for them all): their photos are simply styled again."""
     entries: dict[str, Entry] = {}
+    damaged = [0]
     for source in (path, *journal_files(path.parent)):
-        for e in _read_jsonl(source):
-            key = str(e["output"])
+        for e in _read_jsonl(source, damaged):
+            key = e["output"]
             if key not in entries or str(e.get("finished", "")) >= str(entries[key].get("finished", "")):
                 entries[key] = e
+    if warn and damaged[0]:
+        warnings.warn(
+            f"{path}: skipped {damaged[0]} damaged line(s), left by a run that was killed or ran out of disk "
+            "space; the photos they recorded are checked again.",
+            stacklevel=2,
+        )
     return entries
 
 

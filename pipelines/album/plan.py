@@ -11,7 +11,7 @@ from photostyle import __version__, imageio
 from photostyle.errors import InputError, OutputError, SettingsError
 from photostyle.imageio import Photo
 from pipelines.album.manifest import read_manifest, settings_key, sha256_file
-from pipelines.album.options import MANIFEST_NAME, AlbumOptions, Entry, PhotoTask, error_entry
+from pipelines.album.options import MANIFEST_NAME, WRITING, AlbumOptions, Entry, PhotoTask, error_entry
 
 
 def discover(shoot_dir: Path) -> list[Path]:
@@ -122,13 +122,20 @@ def plan_album(o: AlbumOptions) -> Plan:
                 "add {ext} to the name template (--name '{stem}_{ext}_{look}.jpg')."
             )
         names[name] = p
-    previous = read_manifest(out_dir / MANIFEST_NAME)
+    previous = read_manifest(out_dir / MANIFEST_NAME, warn=True)
     tasks, kept, refused, actions = [], [], [], []
     for name, p in names.items():
         out = out_dir / name
         bit_depth = 16 if Path(name).suffix.lower() in {".tif", ".tiff"} else None
         rel = p.relative_to(shoot).as_posix()
-        ok, why = _up_to_date(previous.get(name), p, out, run_fields)
+        prev = previous.get(name)
+        try:
+            ok, why = _up_to_date(prev, p, out, run_fields)
+        except (TypeError, AttributeError, ValueError):  # a damaged entry: check the photo again
+            ok, why = False, "its manifest entry is damaged"
+        # this job began writing it (and was stopped before recording it): its own file, replaced freely
+        own = prev is not None and prev.get("status") == WRITING and prev.get("input") == rel
+        replace = o.overwrite or o.redo or own
         task = PhotoTask(
             input=str(p.resolve()),
             name=rel,
@@ -136,14 +143,14 @@ def plan_album(o: AlbumOptions) -> Plan:
             output_name=name,
             out_dir=str(out_dir.resolve()),
             bit_depth=bit_depth,
-            overwrite=out.exists() and (o.overwrite or o.redo),
+            overwrite=out.exists() and replace,
             jpeg_quality=o.jpeg_quality,
             thumbnails=o.contact_sheet,
         )
         if ok and not o.redo:
             kept.append(previous[name])
             actions.append(("skip", rel, name))
-        elif out.exists() and not (o.overwrite or o.redo):
+        elif out.exists() and not replace:
             e = error_entry(
                 task,
                 f"{out}: already exists and is not this job's up-to-date result ({why}); "

@@ -18,11 +18,16 @@ from photostyle.settings import Settings
 from pipelines.album.contact_sheet import write_thumbnails
 from pipelines.album.lut import colour_stats
 from pipelines.album.manifest import Journal, now, sha256_file
-from pipelines.album.options import Entry, PhotoTask, WorkerSpec
+from pipelines.album.options import WRITING, Entry, PhotoTask, Record, WorkerSpec
 
 
-def process_photo(task: PhotoTask, reference: Photo, settings: Settings) -> Entry:
-    """Style one photo and write its output; never raises: failures come back as a 'failed' entry."""
+def process_photo(
+    task: PhotoTask, reference: Photo, settings: Settings, *, before_write: Record | None = None
+) -> Entry:
+    """Style one photo and write its output; never raises: failures come back as a 'failed' entry.
+
+    BEFORE_WRITE(entry) is called with a 'writing' entry just before the output is written: the worker journals it,
+    so a run killed between the write and its record knows the file as its own."""
     t0 = time.perf_counter()
     times: dict[str, float] = {}
     entry: Entry = {"input": task.name, "output": task.output_name, "status": "failed"}
@@ -37,6 +42,8 @@ def process_photo(task: PhotoTask, reference: Photo, settings: Settings) -> Entr
             result = transfer(photo, reference, settings=settings)
             times["transfer"] = time.perf_counter() - t1
             t2 = time.perf_counter()
+            if before_write is not None:
+                before_write({**entry, "status": WRITING})
             out = imageio.write_image(
                 task.output,
                 result.image,
@@ -100,8 +107,16 @@ class AlbumWorker:
         self.run_fields = dict(spec.run_fields)
         self.journal = Journal(Path(spec.journal_dir)) if spec.journal_dir else None
 
+    def _intent(self, entry: Entry) -> None:
+        if self.journal is not None:
+            self.journal.append({**entry, **self.run_fields, "finished": now()})
+
     def __call__(self, task: PhotoTask) -> Entry:
-        entry = {**process_photo(task, self.reference, self.settings), **self.run_fields, "finished": now()}
+        entry = {
+            **process_photo(task, self.reference, self.settings, before_write=self._intent),
+            **self.run_fields,
+            "finished": now(),
+        }
         if self.journal is not None:
             self.journal.append(entry)
         return entry
