@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -59,6 +60,11 @@ def _ensure_thumbnails(out_dir: Path, shoot_dir: Path, entry: Mapping[str, Any])
     return True
 
 
+def _href(relative: str) -> str:
+    """A relative file path as an HTML attribute value: URL-quoted (#, ?, %, spaces), then HTML-escaped."""
+    return html.escape(quote(relative, safe="/"))
+
+
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
@@ -96,14 +102,14 @@ def write_contact_sheet(
     for e in rows:
         name = html.escape(e["input"])
         if have[e["output"]]:
-            b, a = (p.relative_to(out_dir).as_posix() for p in thumb_paths(out_dir, e["output"]))
-            out_link = html.escape(e["output"])
-            in_link = html.escape(Path(os.path.relpath(shoot_dir / e["input"], out_dir)).as_posix())
+            b, a = (_href(p.relative_to(out_dir).as_posix()) for p in thumb_paths(out_dir, e["output"]))
+            out_link = _href(e["output"])
+            in_link = _href(Path(os.path.relpath(shoot_dir / e["input"], out_dir)).as_posix())
             body = (
-                f'<a href="{in_link}"><img src="{html.escape(b)}" alt="before: {name}"></a>'
-                f'<a href="{out_link}"><img src="{html.escape(a)}" alt="after: {name}"></a>'
+                f'<a href="{in_link}"><img src="{b}" alt="before: {name}"></a>'
+                f'<a href="{out_link}"><img src="{a}" alt="after: {name}"></a>'
             )
-            caption = f"{name} &rarr; {out_link}"
+            caption = f"{name} &rarr; {html.escape(e['output'])}"
         else:
             body = f'<div class="error">{html.escape(e.get("error") or e["status"])}</div>'
             caption = f"{name} ({html.escape(e['status'])})"

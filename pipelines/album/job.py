@@ -16,7 +16,16 @@ from pipelines.album.contact_sheet import SHEET_DIR, write_contact_sheet
 from pipelines.album.local import run_local, worker_threads
 from pipelines.album.lut import colour_stats, look_lut, pool_stats, write_cube
 from pipelines.album.manifest import Manifest, now, read_manifest
-from pipelines.album.options import JOURNAL_DIR, LOCK_NAME, MANIFEST_NAME, AlbumOptions, AlbumSummary, Entry, WorkerSpec
+from pipelines.album.options import (
+    DISK_FULL,
+    JOURNAL_DIR,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    AlbumOptions,
+    AlbumSummary,
+    Entry,
+    WorkerSpec,
+)
 from pipelines.album.plan import Plan, plan_album
 from pipelines.album.ray_runner import run_on_ray, session
 
@@ -50,9 +59,14 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
         summary.skipped = len(plan.kept)
         bar = _progress_bar(len(plan.tasks), o.progress)
 
+        lines = o.progress and not sys.stderr.isatty()  # a log: one line per photo instead of a bar
+
         def record(entry: Entry) -> None:
             full = {**plan.run_fields, "finished": now(), **entry}  # (a worker's entry has both already)
-            manifest.append(full)
+            try:
+                manifest.append(full)
+            except OSError as exc:
+                raise _stopped(out_dir / MANIFEST_NAME, exc) from None
             if full["status"] == "done":
                 summary.succeeded += 1
             else:
@@ -60,7 +74,16 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
                 summary.failures.append((full["input"], full.get("error") or "failed"))
             bar.update(1)
             bar.set_postfix(failed=summary.failed, refresh=False)
+            if lines:
+                took = (full.get("seconds") or {}).get("total", 0.0)
+                print(f"album: {full['status']} {full['input']} -> {full['output']} ({took:.1f}s)", file=sys.stderr)
+            if full.get("error_type") == DISK_FULL:
+                raise OutputError(f"{full['error']} Free some space and run the same command again to resume.")
 
+        if lines:
+            for e in plan.kept:
+                print(f"album: skipped {e['input']} -> {e['output']} (done in an earlier run)", file=sys.stderr)
+        failed = True
         try:
             for e in plan.refused:  # reported, not recorded: the manifest keeps what made the existing output
                 summary.failed += 1
@@ -77,12 +100,18 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
                 threads = worker_threads(jobs, o.settings) if jobs > 1 else o.settings.threads
                 spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), threads, *journal)
                 run_local(plan.tasks, spec, jobs, record)
+            failed = False
         except KeyboardInterrupt:
             summary.interrupted = True
+            failed = False
         finally:
             bar.close()
-            manifest.close()
-            manifest.compact()
+            try:
+                manifest.close()
+                manifest.compact()
+            except OSError as exc:
+                if not failed:  # (when the run already stopped on an error, that error is the one to report)
+                    raise _stopped(manifest.path, exc) from None
         entries = [e for e in read_manifest(manifest.path).values() if e["output"] in {a[2] for a in plan.actions}]
         if o.contact_sheet and entries and not summary.interrupted:
             summary.contact_sheet = write_contact_sheet(
@@ -122,6 +151,14 @@ def export_lut(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return write_cube(path, lut, title=plan.look)
+
+
+def _stopped(path: Path, exc: OSError) -> OutputError:
+    """A write that failed mid-run (a disk that filled, a folder made read-only) as the one line that stops the job."""
+    return OutputError(
+        f"{path}: cannot write ({exc.strerror or exc}); the album stopped. Photos finished so far are kept; free "
+        "some space (or make the folder writable) and run the same command again to resume."
+    )
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".photostyle-album.lock"
 JOURNAL_DIR = ".album-journal"
 DEFAULT_TEMPLATE = "{stem}_{look}.jpg"
+DISK_FULL = "DiskFull"  # the error_type of a photo whose write found no space: it stops the job
 WRITING = "writing"  # a journal entry written before a photo's output: the name is this job's
 TIMING_FIELDS = ("seconds", "worker", "finished")  # differ between runs of the same work
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from photostyle import __version__, imageio
 from photostyle.errors import InputError, OutputError, SettingsError
 from photostyle.imageio import Photo
+from pipelines.album.checks import check_not_inputs, check_writable, needed_bytes
 from pipelines.album.manifest import read_manifest, settings_key, sha256_file
 from pipelines.album.options import MANIFEST_NAME, WRITING, AlbumOptions, Entry, PhotoTask, error_entry
 
@@ -122,6 +123,10 @@ def plan_album(o: AlbumOptions) -> Plan:
                 "add {ext} to the name template (--name '{stem}_{ext}_{look}.jpg')."
             )
         names[name] = p
+    outputs = [out_dir / n for n in names]
+    if o.export_lut is not None:
+        outputs.append(Path(o.export_lut))
+    check_not_inputs(outputs, photos, Path(o.reference))
     previous = read_manifest(out_dir / MANIFEST_NAME, warn=True)
     tasks, kept, refused, actions = [], [], [], []
     for name, p in names.items():
@@ -162,4 +167,6 @@ def plan_album(o: AlbumOptions) -> Plan:
         else:
             tasks.append(task)
             actions.append(("overwrite" if out.exists() else "write", rel, name))
+    if not o.dry_run:
+        check_writable(out_dir, o.export_lut, needed_bytes((Path(t.input) for t in tasks), tiff=o.tiff))
     return Plan(tasks, kept, refused, actions, reference, run_fields, look)

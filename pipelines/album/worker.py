@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -18,7 +19,7 @@ from photostyle.settings import Settings
 from pipelines.album.contact_sheet import write_thumbnails
 from pipelines.album.lut import colour_stats
 from pipelines.album.manifest import Journal, now, sha256_file
-from pipelines.album.options import WRITING, Entry, PhotoTask, Record, WorkerSpec
+from pipelines.album.options import DISK_FULL, WRITING, Entry, PhotoTask, Record, WorkerSpec
 
 
 def process_photo(
@@ -69,6 +70,11 @@ def process_photo(
                     warnings.warn(f"contact-sheet thumbnails not written: {exc}", stacklevel=1)
         except PhotostyleError as exc:
             entry.update(error=str(exc), error_type=type(exc).__name__)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                entry.update(error=f"{task.output}: cannot write ({exc.strerror}).", error_type=DISK_FULL)
+            else:
+                _unexpected(entry, task, exc)
         except MemoryError:
             entry.update(
                 error=f"{task.input}: not enough memory for this photo; use fewer --jobs, a smaller --size "
@@ -76,12 +82,7 @@ def process_photo(
                 error_type="MemoryError",
             )
         except Exception as exc:  # noqa: BLE001 - one photo's bug must not stop the album; its trace is kept
-            trace = traceback.format_exception(exc)
-            entry.update(
-                error=f"{task.input}: unexpected error: {trace[-1].strip()}",
-                error_type=type(exc).__name__,
-                traceback="".join(trace),
-            )
+            _unexpected(entry, task, exc)
     notes = sorted({str(w.message) for w in caught})
     if notes:
         entry["warnings"] = notes
@@ -89,6 +90,15 @@ def process_photo(
     entry["seconds"] = {k: round(v, 4) for k, v in times.items()}
     entry["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return entry
+
+
+def _unexpected(entry: Entry, task: PhotoTask, exc: BaseException) -> None:
+    trace = traceback.format_exception(exc)
+    entry.update(
+        error=f"{task.input}: unexpected error: {trace[-1].strip()}",
+        error_type=type(exc).__name__,
+        traceback="".join(trace),
+    )
 
 
 class AlbumWorker:
