@@ -87,3 +87,99 @@ def test_a_damaged_manifest_line_is_skipped_with_one_warning(tmp_path: Path, sma
     assert again.stderr.count("damaged line") == 1, again.stderr
     assert "0 succeeded, 0 failed, 2 skipped" in again.stderr
     assert len(manifest.read_text().splitlines()) == 2  # compacted: the damage is gone
+
+
+def _mount_tmpfs(folder: Path, options: str) -> None:
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+
+
+@pytest.mark.parametrize("options", ["size=200k", "ro,size=1m"])
+def test_a_full_or_read_only_output_folder_is_one_line_before_any_work(
+    tmp_path: Path, small_shoot: tuple[Path, Path], options: str
+) -> None:
+    shoot, ref = small_shoot
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, options)
+    try:
+        before = _hashes(shoot)
+        done = subprocess.run(_cli(shoot, ref, disk / "out", "-q"), env=ENV, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+        assert ("not enough free space" if "200k" in options else "cannot be written") in lines[0]
+        assert _hashes(shoot) == before and not (disk / "out").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_progress_lines_in_a_log_and_names_with_a_hash(tmp_path: Path, small_shoot: tuple[Path, Path]) -> None:
+    shoot, ref = small_shoot
+    (shoot / "b.jpg").rename(shoot / "b#1.jpg")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".b#1_ref.jpg.abc123.part"  # a temporary left by a killed run
+    stale.write_bytes(b"half")
+    done = subprocess.run(_cli(shoot, ref, out), env=ENV, capture_output=True, text=True)  # stderr: a pipe
+    assert done.returncode == 0, done.stderr
+    assert "album: done a.jpg -> a_ref.jpg" in done.stderr and "album: done b#1.jpg -> b#1_ref.jpg" in done.stderr
+    page = (out / "contact-sheet.html").read_text()
+    assert 'href="b%231_ref.jpg"' in page and 'src="contact-sheet/b%231_ref.after.jpg"' in page
+    assert 'href="../shoot/b%231.jpg"' in page
+    assert not list(out.rglob("*.part"))
+    again = subprocess.run(_cli(shoot, ref, out), env=ENV, capture_output=True, text=True)
+    assert "album: skipped a.jpg -> a_ref.jpg" in again.stderr
+
+
+def test_twenty_runs_killed_at_random_moments_then_resumed(tmp_path: Path) -> None:
+    """Fault injection: four albums side by side, each killed (SIGKILL) five times at a seeded random moment after
+    its job starts (during a write, between a write and its record, during a manifest append), then resumed."""
+    import json
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    names = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+    for i in range(8):
+        _photo(names[i % 4], (600 + 40 * i, 400), shoot / f"IMG_{i}.jpg", angle=7 * i)
+    ref = tmp_path / "ref.jpg"
+    _photo("rocket.jpg", (96, 64), ref)
+    before = _hashes(shoot)
+
+    def lane(k: int) -> tuple[int, str]:
+        rng = random.Random(1000 + k)
+        out = tmp_path / f"out{k}"
+        jobs = "2" if k == 3 else "1"
+        killed = 0
+        for _ in range(5):
+            proc = subprocess.Popen(
+                _cli(shoot, ref, out, "--jobs", jobs, "-q"), env=ENV, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not (out / ".photostyle-album.lock").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.8))
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed += 1
+            proc.wait(timeout=60)
+        done = subprocess.run(_cli(shoot, ref, out, "--jobs", jobs), env=ENV, capture_output=True, text=True)
+        return killed, f"exit {done.returncode}: {done.stderr}"
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lane, range(4)))
+    assert sum(k for k, _ in results) >= 10, results  # most runs were really killed mid-work
+    for k, (_, final) in enumerate(results):
+        assert final.startswith("exit 0"), final
+        out = tmp_path / f"out{k}"
+        lines = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]  # parses
+        assert sorted(e["input"] for e in lines) == [f"IMG_{i}.jpg" for i in range(8)]  # each exactly once
+        for e in lines:
+            assert e["status"] == "done"
+            assert e["output_sha256"] == hashlib.sha256((out / e["output"]).read_bytes()).hexdigest()
+        assert not list(out.rglob("*.part")), list(out.rglob("*.part"))
+        assert not (out / ".album-journal").exists()
+    assert _hashes(shoot) == before
