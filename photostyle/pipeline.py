@@ -158,3 +158,18 @@ def transfer_files(
 
         image = only_changes(only, ph.pixels, image, seg, source=str(photo), output=out)
     return imageio.write_image(out, image, like=ph, bit_depth=bit_depth, overwrite=overwrite)
+
+
+# ------------------------------------------------------------------------------------------------ long-lived workers
+def load_model(settings: Settings | None = None) -> None:
+    """Prepare this process for ``transfer`` with SETTINGS once, before the first photo: its CPU threads (when
+    ``settings.threads`` is given) and, for best quality, VGG-19 on its device. ``transfer`` reuses the loaded model
+    (one per process, weights and device), so a worker styling many photos (the album job) pays for it once."""
+    s = settings or Settings()
+    from photostyle.runtime import pick_device, set_threads
+    from photostyle.vgg import load_vgg
+
+    if s.threads:
+        set_threads(s.threads)
+    if s.quality != "preview":
+        load_vgg(s.vgg_weights, pick_device(s.device))

@@ -281,8 +281,71 @@ IMAGE_ROWS: list[Row] = []
 # ----------------------------------------------------------------------------------------------- masks
 MASK_ROWS: list[Row] = []
 
+
 # ----------------------------------------------------------------------------------------------- album
-ALBUM_ROWS: list[Row] = []
+def _album_out_with_ref(d: Path) -> None:
+    (d / "out").mkdir()
+    (d / "out" / "a_ref.jpg").write_bytes((d / "ref.jpg").read_bytes())  # the reference, where a.jpg's output goes
+
+
+def _album_out_links_photo(d: Path) -> None:
+    (d / "out").mkdir()
+    (d / "out" / "a_ref.jpg").symlink_to(d / "shoot" / "a.jpg")
+
+
+def _album_lut_links_ref(d: Path) -> None:
+    (d / "look.cube").symlink_to(d / "ref.jpg")
+
+
+def _album_lut_is_folder(d: Path) -> None:
+    (d / "look.cube").mkdir()
+
+
+ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST[:2], "-q")
+ALBUM_ROWS: list[Row] = [
+    Row(
+        "album-output-is-the-reference",
+        ("album", "{d}/shoot", "-r", "{d}/out/a_ref.jpg", "-o", "{d}/out", "--look", "ref", "--overwrite", "-q"),
+        2,
+        "is an input of this album",
+        unchanged=("out/a_ref.jpg", "shoot/a.jpg"),
+        absent=("out/b_ref.jpg", "out/manifest.jsonl"),
+        setup=_album_out_with_ref,
+    ),
+    Row(
+        "album-output-links-to-a-photo",
+        (*ALBUM, "--overwrite"),
+        2,
+        "is an input of this album",
+        unchanged=("shoot/a.jpg",),
+        absent=("out/b_ref.jpg", "out/manifest.jsonl"),
+        setup=_album_out_links_photo,
+    ),
+    Row(
+        "album-lut-links-to-the-reference",
+        (*ALBUM, "--export-lut", "{d}/look.cube", "--overwrite"),
+        2,
+        "is an input of this album",
+        unchanged=("ref.jpg",),
+        absent=("out",),
+        setup=_album_lut_links_ref,
+    ),
+    Row(
+        "album-lut-folder-missing",
+        (*ALBUM, "--export-lut", "{d}/nowhere/look.cube"),
+        2,
+        "does not exist",
+        absent=("out", "nowhere"),
+    ),
+    Row(
+        "album-lut-is-a-folder",
+        (*ALBUM, "--export-lut", "{d}/look.cube"),
+        2,
+        "is a folder",
+        absent=("out",),
+        setup=_album_lut_is_folder,
+    ),
+]
 
 # ----------------------------------------------------------------------------------------------- service and flags
 FLAG_ROWS: list[Row] = []

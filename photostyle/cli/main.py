@@ -18,7 +18,7 @@ from photostyle.errors import PhotostyleError
 
 # module:function pairs that add further subcommands (masks, album, serve, gimp ...)
 COMMANDS: tuple[str, ...] = (
-    "pipelines.album:register",
+    "photostyle.cli.album:register",
     "photostyle.service:register",
     "photostyle.gimp:register",
     "photostyle.regions.segment:register",

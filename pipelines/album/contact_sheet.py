@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -21,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from photostyle import imageio
 from photostyle.errors import PhotostyleError
 from photostyle.imageio.atomic import write_text_atomic
+from photostyle.imaging.resize import resize_longest
 
 SHEET_DIR = "contact-sheet"
 THUMB = 320  # longest side of a thumbnail
@@ -28,9 +30,7 @@ THUMB = 320  # longest side of a thumbnail
 
 def thumbnail(pixels: np.ndarray, longest: int = THUMB) -> np.ndarray:
     """A float RGB copy of PIXELS whose longest side is at most LONGEST (Lanczos)."""
-    im = Image.fromarray(imageio.to_uint(np.clip(pixels, 0, 1), 8))
-    im.thumbnail((longest, longest), Image.Resampling.LANCZOS)
-    return np.asarray(im, np.float32) / 255.0
+    return resize_longest(pixels, longest, method="lanczos")
 
 
 def thumb_paths(out_dir: Path, output_name: str) -> tuple[Path, Path]:
@@ -58,6 +58,11 @@ def _ensure_thumbnails(out_dir: Path, shoot_dir: Path, entry: Mapping[str, Any])
         return False
     write_thumbnails(out_dir, entry["output"], before, after)
     return True
+
+
+def _href(relative: str) -> str:
+    """A relative file path as an HTML attribute value: URL-quoted (#, ?, %, spaces), then HTML-escaped."""
+    return html.escape(quote(relative, safe="/"))
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -97,14 +102,14 @@ def write_contact_sheet(
     for e in rows:
         name = html.escape(e["input"])
         if have[e["output"]]:
-            b, a = (p.relative_to(out_dir).as_posix() for p in thumb_paths(out_dir, e["output"]))
-            out_link = html.escape(e["output"])
-            in_link = html.escape(Path(os.path.relpath(shoot_dir / e["input"], out_dir)).as_posix())
+            b, a = (_href(p.relative_to(out_dir).as_posix()) for p in thumb_paths(out_dir, e["output"]))
+            out_link = _href(e["output"])
+            in_link = _href(Path(os.path.relpath(shoot_dir / e["input"], out_dir)).as_posix())
             body = (
-                f'<a href="{in_link}"><img src="{html.escape(b)}" alt="before: {name}"></a>'
-                f'<a href="{out_link}"><img src="{html.escape(a)}" alt="after: {name}"></a>'
+                f'<a href="{in_link}"><img src="{b}" alt="before: {name}"></a>'
+                f'<a href="{out_link}"><img src="{a}" alt="after: {name}"></a>'
             )
-            caption = f"{name} &rarr; {out_link}"
+            caption = f"{name} &rarr; {html.escape(e['output'])}"
         else:
             body = f'<div class="error">{html.escape(e.get("error") or e["status"])}</div>'
             caption = f"{name} ({html.escape(e['status'])})"

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from photostyle.errors import PhotostyleError, SettingsError
-
-from .album import AlbumWorker, PhotoTask, Record, WorkerSpec
+from pipelines.album.options import PhotoTask, Record, WorkerSpec
+from pipelines.album.worker import AlbumWorker
 
 
 class RayAlbumWorker:

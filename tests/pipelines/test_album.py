@@ -1,4 +1,4 @@
-"""The album job (pipelines/album.py) on a small real shoot: JPEG, PNG, 16-bit TIFF, a DNG and a corrupt JPEG.
+"""The album job (pipelines/album/) on a small real shoot: JPEG, PNG, 16-bit TIFF, a DNG and a corrupt JPEG.
 
 Preview quality throughout, so each photo takes well under a second; the Ray test starts a 2-CPU local Ray.
 """
@@ -41,10 +41,10 @@ from pipelines.album import (
     read_manifest,
     run_album,
 )
-from pipelines.lut import apply_lut, read_cube
+from pipelines.album.lut import apply_lut, read_cube
 from tests.dng_writer import write_dng
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 PREVIEW = Settings().with_(quality="preview", scales=(256,), iterations=(0,), threads=1)
 XMP = (
