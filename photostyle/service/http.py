@@ -9,8 +9,10 @@ import http.server
 import ipaddress
 import json
 import os
+import queue
 import secrets
 import select
+import selectors
 import signal
 import socket
 import sys
@@ -25,10 +27,25 @@ from photostyle.errors import InputError, OutputError, PhotostyleError
 from photostyle.imageio.atomic import write_private
 from photostyle.service.jobs import Engine, Job, prepare, run_job
 from photostyle.service.paths import pid_alive, read_service_file, service_file
-from photostyle.service.protocol import PROTOCOL, Cancelled, error_body, pack, unpack
+from photostyle.service.protocol import (
+    MAX_PHOTO_PIXELS,
+    MAX_REQUEST_BYTES,
+    PROTOCOL,
+    Cancelled,
+    error_body,
+    pack,
+    unpack,
+)
 
-MAX_REQUEST_BYTES = 4 << 30
 HEARTBEAT_S = 0.5
+# A connection gets a worker thread only once its request has begun to arrive; at most WORKERS at a time (a job
+# runs one at a time anyway). Idle connections wait in one selector, without a thread, and are closed after
+# CLIENT_TIMEOUT_S; a client that stalls for that long while sending is answered 408 and dropped, and a body must
+# arrive at MIN_BODY_RATE bytes/s at least.
+WORKERS = 16
+MAX_WAITING = 512
+CLIENT_TIMEOUT_S = 10.0
+MIN_BODY_RATE = 1 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -45,18 +62,89 @@ def is_loopback(host: str) -> bool:
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 64
 
-    def __init__(self, port: int, token: str, engine: Engine) -> None:
+    def __init__(
+        self, port: int, token: str, engine: Engine, *, client_timeout: float = CLIENT_TIMEOUT_S, workers: int = WORKERS
+    ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.token = token
         self.engine = engine
         self.stopping = threading.Event()  # set by POST /v1/shutdown
+        self.client_timeout = client_timeout
+        self.slots = threading.BoundedSemaphore(workers)
+        self.arrivals: queue.SimpleQueue[tuple[socket.socket, tuple[str, int]]] = queue.SimpleQueue()
+        self.closed = threading.Event()
+        threading.Thread(target=self._wait_loop, name="photostyle-accept", daemon=True).start()
+
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        self.arrivals.put((request, client_address))  # no thread until it sends something
+
+    def _wait_loop(self) -> None:
+        """Hand each connection to a worker once it is readable; close the ones idle for client_timeout."""
+        sel = selectors.DefaultSelector()
+        since: dict[socket.socket, float] = {}
+        while not self.closed.is_set():
+            while not self.arrivals.empty():
+                conn, addr = self.arrivals.get()
+                sel.register(conn, selectors.EVENT_READ, addr)
+                since[conn] = time.monotonic()
+            for key, _ in sel.select(0.1):
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                sel.unregister(ready)
+                del since[ready]
+                self._dispatch(ready, key.data)
+            now = time.monotonic()
+            oldest = sorted(since, key=since.__getitem__)
+            for i, conn in enumerate(oldest):
+                if now - since[conn] > self.client_timeout or i < len(oldest) - MAX_WAITING:
+                    sel.unregister(conn)
+                    del since[conn]
+                    self.shutdown_request(conn)
+        for conn in since:
+            self.shutdown_request(conn)
+        sel.close()
+
+    def _dispatch(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        if not self.slots.acquire(blocking=False):
+            body = json.dumps({"ok": False, "error": "the service is busy with other clients; retry.", "type": "Busy"})
+            with contextlib.suppress(OSError):
+                conn.settimeout(1.0)
+                conn.sendall(
+                    f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+                )
+            self.shutdown_request(conn)
+            return
+        threading.Thread(target=self._work, args=(conn, addr), name="photostyle-request", daemon=True).start()
+
+    def _work(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        try:
+            self.process_request_thread(conn, addr)
+        finally:
+            self.slots.release()
+
+    def server_close(self) -> None:
+        self.closed.set()
+        super().server_close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.0"
     server_version = f"photostyle/{__version__}"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.client_timeout)  # stalled clients time out
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, headers too long) as JSON too."""
+        self.request_version = self.protocol_version  # an unparsed request line would get no status line
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self._error(code, f"bad request: {message or 'malformed'}.", "BadRequest")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         if os.environ.get("PHOTOSTYLE_SERVICE_LOG"):
@@ -115,12 +203,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            self._error(411, "a Content-Length header is needed.", "LengthRequired")
+            self._error(411, "a Content-Length header (a number of bytes) is needed.", "LengthRequired")
+            return
+        if length < 0:
+            self._error(400, f"request: Content-Length {length} is negative.", "InputError")
             return
         if length > MAX_REQUEST_BYTES:
-            self._error(413, f"request of {length} bytes is over the {MAX_REQUEST_BYTES} byte limit.", "TooLarge")
+            self._error(
+                413,
+                f"request of {length} bytes is over the {MAX_REQUEST_BYTES} byte limit, what the largest supported "
+                f"photo needs ({MAX_PHOTO_PIXELS // 1_000_000} megapixels as 32-bit float RGB with its selection "
+                "mask and reference). Send a smaller image or 8/16-bit pixels.",
+                "TooLarge",
+            )
             return
-        body = self.rfile.read(length)
+        body = self._read_body(length)
+        if body is None:
+            return
         try:
             header, blobs = unpack(body)
             del body
@@ -128,7 +227,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except PhotostyleError as exc:
             self._json(400, error_body(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - a malformed request the checks above missed is still answered
+            self._error(400, f"request: malformed ({type(exc).__name__}).", "InputError")
+            return
         self._stream(job)
+
+    def _read_body(self, length: int) -> bytes | None:
+        """The body, or None (answered 408) when the client stalls or sends slower than MIN_BODY_RATE."""
+        deadline = time.monotonic() + self.server.client_timeout + length / MIN_BODY_RATE
+        chunks, got = [], 0
+        try:
+            while got < length:
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                chunk = self.rfile.read1(min(length - got, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except (TimeoutError, OSError):
+            with contextlib.suppress(OSError):
+                self._error(408, f"request: the body did not arrive in time ({got} of {length} bytes).", "Timeout")
+            self.close_connection = True
+            return None
+        return b"".join(chunks)
 
     # -------------------------------------------------------------------------------------------- the stream
     def _client_gone(self) -> bool:
@@ -196,11 +318,13 @@ def running_service(
     path: Path | None = None,
     defaults: dict[str, Any] | None = None,
     preload: bool = True,
+    client_timeout: float = CLIENT_TIMEOUT_S,
+    workers: int = WORKERS,
 ) -> Iterator[tuple[Server, dict[str, Any]]]:
     """Start the service in this process (serving on a thread); yields the server and its service-file dict."""
     path = path or service_file()
     engine = Engine(defaults or {}, preload=preload)
-    srv = Server(port, secrets.token_urlsafe(32), engine)
+    srv = Server(port, secrets.token_urlsafe(32), engine, client_timeout=client_timeout, workers=workers)
     info = {
         "url": f"http://127.0.0.1:{srv.server_address[1]}",
         "port": srv.server_address[1],

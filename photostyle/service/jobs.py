@@ -20,7 +20,7 @@ from photostyle.errors import InputError, PhotostyleError
 from photostyle.imageio import Photo
 from photostyle.pipeline import transfer
 from photostyle.regions.labels import RegionPairs
-from photostyle.service.protocol import PROTOCOL, build_settings, decode_pixels, encode_pixels
+from photostyle.service.protocol import MAX_REFERENCE_BYTES, PROTOCOL, build_settings, decode_pixels, encode_pixels
 from photostyle.settings import Settings
 
 MASK_MODES = ("auto", "none", "selection")
@@ -57,6 +57,10 @@ def prepare(header: dict[str, Any], blobs: dict[str, bytes], defaults: dict[str,
     if "reference" not in blobs or not blobs["reference"]:
         raise InputError("no reference photo: choose the reference whose look you want.")
     name = Path(str(header.get("reference_name") or "reference.png")).name
+    if name in ("", ".", "..") or "\x00" in name or len(name.encode("utf-8", "replace")) > 200:
+        raise InputError(f"request: reference_name {name[:40]!r} is not a file name (such as 'reference.jpg').")
+    if len(blobs["reference"]) > MAX_REFERENCE_BYTES:
+        raise InputError(f"request: the reference is over {MAX_REFERENCE_BYTES >> 20} MiB; send a smaller file.")
     with tempfile.TemporaryDirectory(prefix="photostyle-ref-") as tmp:
         ref_path = Path(tmp) / name
         ref_path.write_bytes(blobs["reference"])

@@ -18,6 +18,13 @@ from photostyle.settings import Settings
 
 PROTOCOL = 1
 DTYPES = {"u8": np.uint8, "u16": np.uint16, "f32": np.float32}
+# The largest photo the service takes, and so the largest request: that photo as 32-bit float RGB, its selection
+# mask (one byte a pixel), a reference file of up to MAX_REFERENCE_BYTES and the header.
+MAX_PHOTO_PIXELS = 200_000_000
+MAX_REFERENCE_BYTES = 512 << 20
+MAX_REQUEST_BYTES = MAX_PHOTO_PIXELS * (3 * 4 + 1) + MAX_REFERENCE_BYTES + (1 << 20)
+# Settings that name files: the service opens no path a client sends (images travel in the request).
+PATH_SETTINGS = ("vgg_weights", "region_reference")
 # Settings the plug-in always sends. While the engine lacks one, its neutral value is accepted (and dropped).
 NEUTRAL = {"preserve_color": ("off", "none", None), "strength": (1, 1.0, None)}
 
@@ -75,6 +82,11 @@ def decode_pixels(spec: dict[str, Any], data: bytes, channels: int, what: str) -
     dt = np.dtype(DTYPES[name]).newbyteorder("<" if order == "little" else ">")
     if w < 1 or h < 1:
         raise InputError(f"request: {what} is {w}x{h} pixels.")
+    if w * h > MAX_PHOTO_PIXELS:
+        raise InputError(
+            f"request: {what} is {w}x{h} pixels, over the service's {MAX_PHOTO_PIXELS // 1_000_000} megapixels. "
+            "Scale the image down first."
+        )
     expected = w * h * channels * dt.itemsize
     if len(data) != expected:
         raise InputError(
@@ -98,6 +110,12 @@ def build_settings(d: dict[str, Any], defaults: dict[str, Any] | None = None) ->
     """The Settings for a request's settings dict: the CLI's quality preset, then every other key as a field."""
     if not isinstance(d, dict):
         raise SettingsError("request: settings must be a JSON object.")
+    for k in PATH_SETTINGS:
+        if k in d:
+            raise SettingsError(
+                f"request: setting {k!r} names a file, and the service opens no file a request names "
+                "(images travel in the request). Leave it out."
+            )
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     if d.get("preserve_color") == "off":
         d["preserve_color"] = "none"  # the dialog's word for it
