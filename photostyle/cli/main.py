@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
+from photostyle import __version__
 from photostyle.cli import demo, gimp, serve, transfer
 from photostyle.errors import PhotostyleError
 
@@ -24,6 +27,7 @@ LEGACY_COMMANDS: tuple[str, ...] = ("pipelines.album:register", "photostyle.regi
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="photostyle", description="Photorealistic look transfer.")
+    ap.add_argument("--version", action="version", version=f"photostyle {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.register(sub)
@@ -37,24 +41,42 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that every ``except BaseException`` clean-up (the atomic
+    writer's removal of its temporary file) runs on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)  # `serve` installs its own stop handler
     try:
         return int(a.func(a) or 0)
     except PhotostyleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing was written.", file=sys.stderr)
+        print("interrupted: stopped; no partial output was left.", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: stopped; no partial output was left.", file=sys.stderr)
+        return 143
     except MemoryError:
         print(
             "error: not enough memory. Use a smaller working size (--size) or --quality preview, "
             "or close other programs.",
             file=sys.stderr,
         )
-        return 3
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

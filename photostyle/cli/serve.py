@@ -6,11 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from photostyle.errors import SettingsError
 from photostyle.service.http import run_once, serve
 from photostyle.service.paths import service_file
 
 
 def run(a: argparse.Namespace) -> int:
+    if not 0 <= a.port <= 65535:
+        raise SettingsError(f"--port {a.port}: a port is a number from 1 to 65535 (0: a free one). Pick another.")
     path = Path(a.service_file) if a.service_file else service_file()
     defaults = {"threads": a.threads, "device": a.device, "vgg_weights": a.vgg_weights}
     if a.once:

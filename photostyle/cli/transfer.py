@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 from photostyle.cli.common import TextProgress, add_settings_args, settings_from_args
+from photostyle.errors import SettingsError
 from photostyle.pipeline import transfer_files
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.bit_depth == 16 and Path(a.output).suffix.lower() in (".jpg", ".jpeg"):
+        raise SettingsError(f"{a.output}: JPEG holds 8 bits only; for --bit-depth 16 write a .png or .tif.")
+    settings = settings_from_args(a)
+    progress = None if a.quiet else TextProgress(Path(a.photo).name, writing=a.output)
     out = transfer_files(
         a.photo,
         a.reference,
@@ -18,11 +23,13 @@ def run(a: argparse.Namespace) -> int:
         reference_mask=a.reference_mask,
         masks=a.masks,
         only=a.only,
-        settings=settings_from_args(a),
+        settings=settings,
         overwrite=a.overwrite,
         bit_depth=a.bit_depth,
-        progress=None if a.quiet else TextProgress(Path(a.photo).name),
+        progress=progress,
     )
+    if progress is not None:
+        progress.done()
     print(out)
     return 0
 

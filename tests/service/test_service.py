@@ -337,7 +337,7 @@ def test_client_leaving_cancels_the_job(service, pair) -> None:
     ).encode()
     s.sendall(head + body)
     seen = b""
-    while b"(1/2)" not in seen:  # the first scale is running
+    while b"scale 1/2" not in seen:  # the first scale is running
         chunk = s.recv(4096)
         assert chunk, seen
         seen += chunk
