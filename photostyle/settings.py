@@ -114,6 +114,8 @@ class Settings:
         for name in ("content_weight", "style_weight", "matting_weight", "stall_tolerance", "flat_weight"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0.")
+        if self.threads is not None and (isinstance(self.threads, bool) or not self.threads >= 1):
+            raise SettingsError(f"threads must be at least 1 (or left out for all cores), not {self.threads}.")
         if self.precision not in PRECISIONS:
             raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
         if not self.flat_variance > 0:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from photostyle.cli import main
@@ -348,7 +349,24 @@ ALBUM_ROWS: list[Row] = [
 ]
 
 # ----------------------------------------------------------------------------------------------- service and flags
-FLAG_ROWS: list[Row] = []
+_T = ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.jpg")
+FLAG_ROWS: list[Row] = [
+    Row("threads-0", (*_T, "--threads", "0", *FAST), 2, "threads must be at least 1", absent=("out.jpg",)),
+    Row("threads-negative", (*_T, "--threads", "-3", *FAST), 2, "threads must be at least 1", absent=("out.jpg",)),
+    Row("bit-depth-16-jpeg", (*_T, "--bit-depth", "16", *FAST), 2, "JPEG holds 8 bits only", absent=("out.jpg",)),
+    Row(
+        "serve-port-out-of-range",
+        ("serve", "--port", "80000", "--service-file", "{d}/s.json"),
+        2,
+        "--port 80000",
+        absent=("s.json",),
+    ),  # fmt: skip
+    *(
+        []
+        if torch.cuda.is_available()
+        else [Row("device-cuda-without-gpu", (*_T, "--device", "cuda", *FAST), 2, "no CUDA", absent=("out.jpg",))]
+    ),
+]
 
 ROWS = TRANSFER_ROWS + IMAGE_ROWS + MASK_ROWS + ALBUM_ROWS + FLAG_ROWS
 

@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 
 from photostyle.cli import main as cli_main
-from photostyle.gimp import CONFIG_NAME, find_profiles, install, uninstall
 from photostyle.imageio import read_image, to_uint
 from photostyle.pipeline import transfer
 from photostyle.regions.labels import RegionPairs
 from photostyle.service import build_settings, pack
+from photostyle.service.install import CONFIG_NAME, find_profiles, install, uninstall
 
 from .conftest import ROOT, small
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 from photostyle.errors import SettingsError
 from photostyle.settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
@@ -76,7 +77,21 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         v = getattr(a, name)
         if v is not None:
             changes[name] = v
-    return s.with_(**changes, **_control_args(a))
+    s = s.with_(**changes, **_control_args(a))
+    check_device(s)
+    return s
+
+
+def check_device(s: Settings) -> None:
+    """Before any work: a CUDA device that is not there is an error; with preview quality (which runs on the CPU
+    only) a CUDA device is a warning, once."""
+    if not s.device.startswith("cuda"):
+        return
+    from photostyle.runtime import pick_device
+
+    pick_device(s.device)  # SettingsError when torch sees no CUDA GPU
+    if s.quality == "preview":
+        warnings.warn(f"--device {s.device}: preview quality runs on the CPU only; the GPU is not used.", stacklevel=2)
 
 
 def _control_args(a: argparse.Namespace) -> dict[str, object]:
@@ -103,15 +118,30 @@ def _control_args(a: argparse.Namespace) -> dict[str, object]:
 
 
 class TextProgress:
-    """Progress lines on stderr: percentage, stage and elapsed time."""
+    """Progress lines on stderr: percentage, stage and elapsed time.
 
-    def __init__(self, label: str) -> None:
+    A line at each new stage (a new message, such as each scale's start) and every 5 % within one. With
+    ``writing=OUTPUT`` the engine's own "done" becomes "writing OUTPUT": the command says done (``done()``) only
+    once the file is written.
+    """
+
+    def __init__(self, label: str, writing: str | None = None) -> None:
         self.label = label
+        self.writing = writing
         self.t0 = time.perf_counter()
         self.last = -1.0
+        self.message = ""
 
     def __call__(self, fraction: float, message: str) -> None:
-        if fraction - self.last < 0.05 and fraction < 1.0:
+        if self.writing is not None:  # 100 % only once the output is written
+            if fraction >= 1.0 and message.startswith("done"):
+                message = f"writing {self.writing}"
+            fraction = min(fraction, 0.99)
+        if fraction - self.last < 0.05 and fraction < 1.0 and message == self.message:
             return
-        self.last = fraction
+        self.last, self.message = fraction, message
         print(f"[{fraction:5.0%}] {self.label}: {message} ({time.perf_counter() - self.t0:.0f}s)", file=sys.stderr)
+
+    def done(self) -> None:
+        self.writing = None
+        self(1.0, "done")

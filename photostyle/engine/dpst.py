@@ -404,7 +404,7 @@ class DPST:
         for i, (size, evals) in enumerate(zip(s.scales, s.iterations, strict=True)):
             p = resize_longest(photo, size)
             r = resize_longest(reference, max(size, 64))
-            label = f"optimising at {p.shape[1]}x{p.shape[0]} ({i + 1}/{len(s.scales)})"
+            label = f"scale {i + 1}/{len(s.scales)} ({size} px): optimising at {p.shape[1]}x{p.shape[0]}"
             unit = size * size
 
             def report(n: int, base: float, unit: int = unit, label: str = label) -> None:

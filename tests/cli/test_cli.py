@@ -12,7 +12,7 @@ from photostyle.cli import main
 from photostyle.imageio import read_image
 from photostyle.regions.labels import colours_from_labels
 
-from .conftest import small
+from ..conftest import small
 
 
 def make_photo(path, exif_make: str = "PhotostyleCam") -> None:

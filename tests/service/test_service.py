@@ -19,9 +19,10 @@ from PIL import Image
 from photostyle.imageio import read_image, to_uint
 from photostyle.pipeline import transfer
 from photostyle.regions.labels import RegionPairs
-from photostyle.service import build_settings, is_loopback, pack, unpack
+from photostyle.service import build_settings, pack, unpack
+from photostyle.service.http import is_loopback
 
-from .conftest import small
+from ..conftest import small
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 TINY_BEST = {"quality": "best", "scales": [64], "iterations": [3], "threads": 1}
@@ -336,7 +337,7 @@ def test_client_leaving_cancels_the_job(service, pair) -> None:
     ).encode()
     s.sendall(head + body)
     seen = b""
-    while b"(1/2)" not in seen:  # the first scale is running
+    while b"scale 1/2" not in seen:  # the first scale is running
         chunk = s.recv(4096)
         assert chunk, seen
         seen += chunk

@@ -1,4 +1,5 @@
-"""``photostyle gimp install|uninstall``: put the GIMP 3 plug-in where GIMP looks, and tell it where the engine is.
+"""The GIMP plug-in installer (``photostyle gimp install|uninstall``): put the GIMP 3 plug-in where GIMP looks,
+and tell it where the engine is.
 
 The plug-in (``plugins/gimp/photostyle/photostyle.py``, GI + standard library only) is copied to
 ``<GIMP profile>/plug-ins/photostyle/photostyle.py`` (GIMP wants the folder and the file to share a name, and the
@@ -16,7 +17,6 @@ GIMP3_DIRECTORY (GIMP's own override) and ``--gimp-dir`` take precedence.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,11 +24,10 @@ import shutil
 import stat
 import sys
 from pathlib import Path
-from typing import Any
 
 from photostyle import __version__
 from photostyle.errors import OutputError, PhotostyleError
-from photostyle.service import service_file
+from photostyle.service.paths import service_file
 
 PLUGIN_NAME = "photostyle"
 CONFIG_NAME = "photostyle.json"
@@ -37,7 +36,7 @@ MARKER = "Photo Style for GIMP 3"  # in the plug-in's docstring: only our own fi
 
 def plugin_source() -> Path:
     """The plug-in file shipped with this checkout or installed package."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the photostyle package
     for cand in (
         here.parent / "plugins" / "gimp" / PLUGIN_NAME / f"{PLUGIN_NAME}.py",
         here / "data" / "gimp" / f"{PLUGIN_NAME}.py",
@@ -154,44 +153,3 @@ def uninstall(profile: Path) -> Path | None:
     except OSError:
         print(f"note: {folder} holds other files; they were left in place.", file=sys.stderr)
     return folder
-
-
-def _targets(a: argparse.Namespace) -> list[tuple[str, Path]]:
-    if a.gimp_dir:
-        return [("custom", Path(a.gimp_dir).expanduser())]
-    return find_profiles()
-
-
-def _cmd_gimp(a: argparse.Namespace) -> int:
-    if a.action == "install":
-        svc = Path(a.service_file).expanduser() if a.service_file else None
-        for kind, profile in _targets(a):
-            target = install(profile, kind=kind, svc_file=svc)
-            print(target)
-            if kind == "flatpak":
-                print(
-                    "note: GIMP from Flatpak may not be allowed to start programs outside its sandbox. If the filter "
-                    "says the engine cannot be reached, run `photostyle serve` yourself (e.g. at login).",
-                    file=sys.stderr,
-                )
-        print(f"engine: {' '.join(engine_command())}; restart GIMP, then use Filters > Photo Style.", file=sys.stderr)
-        return 0
-    removed = [f for _, p in _targets(a) if (f := uninstall(p)) is not None]
-    for f in removed:
-        print(f"removed {f}")
-    if not removed:
-        print("the photostyle plug-in was not installed there; nothing removed.", file=sys.stderr)
-    return 0
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "gimp",
-        help="install or remove the GIMP 3 plug-in (Filters > Photo Style)",
-        description="Copy the GIMP 3 plug-in into GIMP's plug-in folder (Linux, Flatpak, Snap, macOS, Windows) and "
-        "record where this engine lives; or remove it.",
-    )
-    p.add_argument("action", choices=["install", "uninstall"])
-    p.add_argument("--gimp-dir", help="the GIMP 3 profile folder (e.g. ~/.config/GIMP/3.0) instead of the found ones")
-    p.add_argument("--service-file", help="the service file the plug-in should read (default: the service's)")
-    p.set_defaults(func=_cmd_gimp)

@@ -1,0 +1,192 @@
+"""One request as a job: decoded and checked (``prepare``), run (``run_job``); the Engine that stays alive between
+requests (the VGG-19 model, counters, one job at a time)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photostyle import __version__, imageio
+from photostyle.errors import InputError, PhotostyleError
+from photostyle.imageio import Photo
+from photostyle.pipeline import transfer
+from photostyle.regions.labels import RegionPairs
+from photostyle.service.protocol import MAX_REFERENCE_BYTES, PROTOCOL, build_settings, decode_pixels, encode_pixels
+from photostyle.settings import Settings
+
+MASK_MODES = ("auto", "none", "selection")
+# third-party warnings that say nothing the user can act on (scikit-image's gamut clipping in Lab -> RGB)
+_NOISE = ("Conversion from CIE-LAB",)
+
+
+@dataclasses.dataclass
+class Job:
+    """A decoded, validated request, ready to run."""
+
+    photo: Photo
+    reference: Photo
+    masks: RegionPairs | None
+    settings: Settings
+    dtype: str
+    warnings: list[str]
+    auto_masks: bool = False
+
+
+def prepare(header: dict[str, Any], blobs: dict[str, bytes], defaults: dict[str, Any] | None = None) -> Job:
+    """Check and decode a request; every problem is a PhotostyleError naming what to fix."""
+    if header.get("protocol", PROTOCOL) != PROTOCOL:
+        raise InputError(f"request: protocol {header.get('protocol')!r}; this service speaks {PROTOCOL}.")
+    spec = header.get("photo")
+    if not isinstance(spec, dict) or "photo" not in blobs:
+        raise InputError("request: no photo (a 'photo' header entry and blob are needed).")
+    dtype = spec.get("dtype", "u8")
+    pixels = decode_pixels(spec, blobs["photo"], 3, "photo")
+    if min(pixels.shape[:2]) < 16:
+        raise InputError(f"photo: only {pixels.shape[1]}x{pixels.shape[0]} pixels; at least 16 on each side.")
+    photo = imageio.from_array(pixels if dtype != "f32" else np.clip(pixels, 0.0, 1.0))
+    settings = build_settings(header.get("settings", {}), defaults)
+    if "reference" not in blobs or not blobs["reference"]:
+        raise InputError("no reference photo: choose the reference whose look you want.")
+    name = Path(str(header.get("reference_name") or "reference.png")).name
+    if name in ("", ".", "..") or "\x00" in name or len(name.encode("utf-8", "replace")) > 200:
+        raise InputError(f"request: reference_name {name[:40]!r} is not a file name (such as 'reference.jpg').")
+    if len(blobs["reference"]) > MAX_REFERENCE_BYTES:
+        raise InputError(f"request: the reference is over {MAX_REFERENCE_BYTES >> 20} MiB; send a smaller file.")
+    with tempfile.TemporaryDirectory(prefix="photostyle-ref-") as tmp:
+        ref_path = Path(tmp) / name
+        ref_path.write_bytes(blobs["reference"])
+        try:
+            reference = imageio.read_image(ref_path, role="reference")  # its notes go back in reference.notes
+        except PhotostyleError as exc:
+            raise type(exc)(str(exc).replace(str(ref_path), name)) from exc
+    notes = [f"{name}: {note}" for note in reference.notes]
+    mode = header.get("masks", "none")
+    if mode not in MASK_MODES:
+        raise InputError(f"request: masks must be one of {', '.join(MASK_MODES)}, not {mode!r}.")
+    masks = None
+    if mode == "selection":
+        if "mask" not in blobs:
+            raise InputError("masks 'selection' needs the selection ('mask' blob of the photo's size).")
+        sel = decode_pixels(dict(header.get("mask") or {}, dtype="u8"), blobs["mask"], 1, "selection mask")
+        if sel.shape != pixels.shape[:2]:
+            raise InputError(
+                f"selection mask is {sel.shape[1]}x{sel.shape[0]}, the photo {photo.size[0]}x{photo.size[1]}."
+            )
+        target = (sel >= 128).astype(np.int32)
+        if not target.any():
+            raise InputError("masks 'selection': the selection is empty. Select the object to style first.")
+        if not target.all():
+            # the selected object and the rest are two regions, each taking the look of the whole reference
+            ref_labels = np.zeros(reference.pixels.shape[:2], np.int32)
+            masks = RegionPairs(target, ref_labels, {0: 0, 1: 0})
+    job = Job(photo, reference, masks, settings, dtype, notes)
+    job.auto_masks = mode == "auto"
+    return job
+
+
+def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> tuple[dict[str, Any], bytes]:
+    """Run the transfer; the response header and the result's bytes (in the request's dtype)."""
+    t0 = time.perf_counter()
+    masks = job.masks
+    notes = list(job.warnings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if job.auto_masks:
+            masks = _automatic_masks(job, notes)
+        res = transfer(job.photo, job.reference, masks=masks, settings=job.settings, progress=progress)
+    notes += [m for m in (str(w.message) for w in caught) if m not in notes and not m.startswith(_NOISE)]
+    h, w = res.image.shape[:2]
+    header = {
+        "ok": True,
+        "width": w,
+        "height": h,
+        "dtype": job.dtype,
+        "byteorder": "little",
+        "seconds": round(time.perf_counter() - t0, 3),
+        "warnings": notes,
+    }
+    return header, encode_pixels(res.image, job.dtype)
+
+
+def _automatic_masks(job: Job, notes: list[str]) -> RegionPairs | None:
+    """Automatic masks (photostyle.segment, the same as the CLI's --masks auto): the region pairs to use."""
+    from photostyle.regions.segment import prepare_masks  # its segmenters load on first use
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pairs, _ = prepare_masks(job.photo, job.reference, masks="auto", settings=job.settings)
+    notes.extend(str(w.message) for w in caught)
+    return pairs
+
+
+class Engine:
+    """What stays alive between requests: the model, counters, and the lock that runs one job at a time."""
+
+    def __init__(self, defaults: dict[str, Any], preload: bool = True) -> None:
+        self.defaults = defaults
+        self.lock = threading.Lock()  # one job at a time
+        self.model_lock = threading.Lock()  # one model load at a time
+        self.models: set[tuple[str, str]] = set()
+        self.model_loads = 0
+        self.jobs = 0
+        self.busy = False
+        self.last_active = time.monotonic()
+        self.preload_error: str | None = None
+        if preload:
+            threading.Thread(target=self._preload, name="photostyle-preload", daemon=True).start()
+
+    def _preload(self) -> None:
+        try:  # under the model lock only: preview jobs (no model) need not wait for it
+            self.model(Settings().with_(**{k: v for k, v in self.defaults.items() if v is not None}))
+        except PhotostyleError as exc:
+            self.preload_error = str(exc)
+
+    def model(self, settings: Settings) -> float:
+        """Make sure the VGG-19 for these settings is loaded (once per process); seconds spent loading."""
+        from photostyle.runtime import pick_device  # torch: not needed by preview jobs
+        from photostyle.vgg import default_weights_path, load_vgg
+
+        device = pick_device(settings.device)
+        key = (str(settings.vgg_weights or default_weights_path()), str(device))
+        t0 = time.perf_counter()
+        with self.model_lock:
+            load_vgg(settings.vgg_weights, device)
+            if key not in self.models:
+                self.models.add(key)
+                self.model_loads += 1
+        return time.perf_counter() - t0
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "service": "photostyle",
+            "version": __version__,
+            "protocol": PROTOCOL,
+            "pid": os.getpid(),
+            "model_loads": self.model_loads,
+            "jobs": self.jobs,
+            "busy": self.busy,
+            "preload_error": self.preload_error,
+        }
+
+    def run(self, job: Job, progress: Callable[[float, str], None]) -> tuple[dict[str, Any], bytes]:
+        with self.lock:
+            self.busy = True
+            try:
+                model_s = self.model(job.settings) if job.settings.quality == "best" else 0.0
+                header, data = run_job(job, progress)
+                header["model_seconds"] = round(model_s, 3)
+                self.jobs += 1
+                return header, data
+            finally:
+                self.busy = False
+                self.last_active = time.monotonic()
