@@ -78,7 +78,7 @@ def pairing_agreement(seg_photo: np.ndarray, seg_ref: np.ndarray, partner: dict[
 def run(ids: list[int], out: Path) -> list[dict]:
     from photostyle import Settings, read_image, transfer, write_image
     from photostyle.pipeline import make_pairs
-    from photostyle.regions.segment import segment_pair
+    from photostyle.regions import segment_pair
 
     s = Settings.preset("preview")
     rows = []

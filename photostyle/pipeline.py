@@ -124,7 +124,7 @@ def transfer_files(
     masks: 'auto' (automatic regions, photostyle.segment), 'features', 'detectron2' or 'none' (global); the
     user's photo_mask/reference_mask take precedence. only: change only these pixels (photostyle.targeting).
     """
-    from photostyle.regions.segment import prepare_masks
+    from photostyle.regions import prepare_masks
 
     out = imageio.check_output_path(output, overwrite=overwrite)  # fail before minutes of work
     ph = imageio.read_image(photo, role="photo")

@@ -328,7 +328,7 @@ def _automatic_masks(job: Job, notes: list[str]) -> Any:
     """Automatic masks (photostyle.segment, the same as the CLI's --masks auto): the region pairs to use."""
     import warnings
 
-    from photostyle.regions.segment import prepare_masks
+    from photostyle.regions import prepare_masks
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

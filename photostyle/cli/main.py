@@ -21,7 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "pipelines.album:register",
     "photostyle.service:register",
     "photostyle.gimp:register",
-    "photostyle.regions.segment:register",
+    "photostyle.cli.masks:register",
 )
 
 
