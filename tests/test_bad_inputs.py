@@ -63,7 +63,25 @@ TRANSFER_ROWS: list[Row] = []
 IMAGE_ROWS: list[Row] = []
 
 # ----------------------------------------------------------------------------------------------- masks
-MASK_ROWS: list[Row] = []
+
+
+def _grey_photo_mask(d: Path) -> None:
+    """A grey photograph saved as a mask: refused (a grey mask with anti-aliased edges is not)."""
+    Image.open(d / "photo.png").convert("L").save(d / "mask.png")
+
+
+MASK_ROWS: list[Row] = [
+    Row(
+        "mask-grey-photograph",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.png", "--photo-mask", "{d}/mask.png",
+         "--reference-mask", "{d}/mask.png", *FAST),
+        2,
+        "looks like a photograph",
+        unchanged=("mask.png", "photo.jpg"),
+        absent=("out.png",),
+        setup=_grey_photo_mask,
+    ),
+]  # fmt: skip
 
 # ----------------------------------------------------------------------------------------------- album
 ALBUM_ROWS: list[Row] = []

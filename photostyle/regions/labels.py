@@ -92,7 +92,7 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None,
     except (UnidentifiedImageError, OSError) as exc:
         raise MaskError(f"{p}: cannot decode this {role} ({exc}); save it as a PNG.") from exc
     if grey:
-        labels = labels_from_grey(arr)
+        labels = labels_from_grey(arr, source=str(p))
     else:
         labels = labels_from_colours(arr, source=str(p))
     if size is not None and (labels.shape[1], labels.shape[0]) != tuple(size):
@@ -112,15 +112,40 @@ def _palette_has_colour(im: Image.Image) -> bool:
     return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
 
 
-def labels_from_grey(arr: np.ndarray) -> np.ndarray:
-    """Grey-level label PNG -> label map: each distinct grey value is one region (ids in increasing grey)."""
-    values, inv = np.unique(np.asarray(arr).ravel(), return_inverse=True)
-    if len(values) > 64:
-        raise MaskError(
-            f"grey-level mask has {len(values)} distinct values; a label mask has one grey value per region "
-            "(at most 64). Anti-aliased or photographic greys are not a mask."
-        )
-    return inv.reshape(arr.shape).astype(np.int32)
+MIN_LEVEL_SHARE = 0.01  # a grey level holding at least this share of the pixels is a region of a grey mask
+
+
+def labels_from_grey(arr: np.ndarray, *, source: str = "grey-level mask") -> np.ndarray:
+    """Grey PNG -> label map.
+
+    A grey-level label map (at most 64 grey values) has one region per grey value (ids in increasing grey). A
+    grey mask with anti-aliased edges (a few levels holding the pixels, in-between values along the borders) snaps
+    like a colour mask: when its levels are DPST code greys (black, white, grey) it is read in the DPST code (so
+    it pairs with a colour mask of the same colours); otherwise each level is a region (ids in increasing grey)
+    and the edge pixels are refilled from their neighbours. A photograph-like grey image is refused.
+    """
+    a = np.asarray(arr)
+    values, inv, counts = np.unique(a.ravel(), return_inverse=True, return_counts=True)
+    if len(values) <= 64:
+        return inv.reshape(a.shape).astype(np.int32)
+    greys = np.array([c[0] for _, c in DPST_COLOURS if c[0] == c[1] == c[2]], np.int16)
+    near_code = np.abs(a.astype(np.int16)[..., None] - greys).min(-1) <= SNAP_DISTANCE // 4
+    if 1.0 - near_code.mean() <= MAX_FOREIGN_SHARE:
+        return labels_from_colours(a, source=source)
+    levels = values[counts >= MIN_LEVEL_SHARE * a.size].astype(np.int16)
+    if len(levels):
+        dist = np.abs(a.astype(np.int16)[..., None] - levels)
+        nearest = dist.argmin(-1).astype(np.int32)
+        ok = dist.min(-1) <= SNAP_DISTANCE // 4
+        if 1.0 - ok.mean() <= MAX_FOREIGN_SHARE:
+            if not ok.all():
+                idx = ndimage.distance_transform_edt(~ok, return_distances=False, return_indices=True)
+                nearest = nearest[tuple(idx)]
+            return nearest
+    raise MaskError(
+        f"{source}: a grey image with {len(values)} grey values and no few levels that hold its pixels; it looks "
+        "like a photograph, not a mask. Paint each region in one grey (or in the DPST colours) and save it as a PNG."
+    )
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -65,3 +65,42 @@ def test_missing_partner_falls_back_to_whole_reference() -> None:
     with pytest.warns(UserWarning, match="red"):
         pairs = pair_by_label(photo, ref)
     assert pairs.partner == {0: 0, 4: -1}
+
+
+def _antialiased_disc(low: int, high: int, size: int = 96) -> np.ndarray:
+    """A grey disc of HIGH on LOW, its border anti-aliased (a soft ramp, as a drawing program saves it)."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(yy - size / 2, xx - size / 2)
+    t = np.clip((size / 3 - r) / 1.5 + 0.5, 0, 1)  # 1 inside, 0 outside, a 1.5 px ramp along the circle
+    return np.round(low + (high - low) * t).astype(np.uint8)
+
+
+def test_antialiased_black_and_white_grey_png_reads_as_dpst_colours(tmp_path) -> None:
+    """A black-and-white mask saved as a grey-scale PNG with anti-aliased edges (as DPST's own tar7.png) reads as
+    the DPST black and white regions, the same labels as the colour PNG of the same drawing."""
+    g = _antialiased_disc(0, 255)
+    g[0, :70] = np.arange(70)  # more grey values than a label map has, as in DPST's file (251)
+    assert len(np.unique(g)) > 64
+    Image.fromarray(g).save(tmp_path / "grey.png")
+    Image.fromarray(np.repeat(g[..., None], 3, 2)).save(tmp_path / "rgb.png")
+    lab = read_mask(tmp_path / "grey.png")
+    assert set(np.unique(lab)) == {2, 3}  # black, white
+    assert (lab == read_mask(tmp_path / "rgb.png")).mean() > 0.999
+
+
+def test_antialiased_grey_levels_snap_to_their_levels(tmp_path) -> None:
+    g = _antialiased_disc(60, 200)
+    g[:, :20] = 110  # a third level
+    g[0, :70] = np.arange(70)
+    Image.fromarray(g).save(tmp_path / "grey.png")
+    lab = read_mask(tmp_path / "grey.png")
+    assert set(np.unique(lab)) == {0, 1, 2}  # 60, 110, 200 in increasing grey
+    assert lab[48, 48] == 2 and lab[5, 90] == 0 and lab[48, 5] == 1
+
+
+def test_photograph_like_grey_image_is_refused(tmp_path) -> None:
+    from ..conftest import SAMPLES
+
+    Image.open(SAMPLES / "chelsea.png").convert("L").resize((96, 64)).save(tmp_path / "photo.png")
+    with pytest.raises(MaskError, match="looks like a photograph"):
+        read_mask(tmp_path / "photo.png")
