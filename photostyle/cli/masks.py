@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from photostyle.imageio import read_image
-from photostyle.regions import BACKENDS, segment_pair, write_masks
+from photostyle.regions import BACKENDS, check_mask_outputs, segment_pair, write_masks
 from photostyle.runtime import set_threads
 
 
 def _cmd_masks(a: argparse.Namespace) -> int:
+    check_mask_outputs(a.output, overwrite=a.overwrite, inputs=(a.photo, a.reference))  # before any work
     ph = read_image(a.photo, role="photo")
     ref = read_image(a.reference, role="reference")
     if a.threads:

@@ -11,7 +11,7 @@ from photostyle.regions.cleanup import drop_thin, fill_small, finish_labels
 from photostyle.regions.features import feature_regions
 from photostyle.regions.labels import DPST_COLOURS, RegionPairs, colours_from_labels, make_pairs, read_mask
 from photostyle.regions.matching import PREFERRED_IDS, match_regions
-from photostyle.regions.overlay import MASK_FILES, overlay, write_masks
+from photostyle.regions.overlay import MASK_FILES, check_mask_outputs, overlay, write_masks
 from photostyle.regions.panoptic import (
     COCO_STUFF_CLASSES,
     COCO_STUFF_CLASSES_SEPARATED,
@@ -41,6 +41,7 @@ __all__ = [
     "Segmentation",
     "Segmenter",
     "available_backends",
+    "check_mask_outputs",
     "colours_from_labels",
     "drop_thin",
     "feature_regions",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +53,45 @@ def _png(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_mask_outputs(out_dir: PathLike, *, overwrite: bool = False, inputs: Sequence[PathLike] = ()) -> list[Path]:
+    """The paths ``write_masks`` writes into OUT_DIR, checked before any work: OUT_DIR is a folder (or can be made)
+    that can be written, none of the files is one of INPUTS (refused even with OVERWRITE), and none exists unless
+    OVERWRITE. Raises OutputError with one line naming the path and the fix."""
+    d = Path(out_dir)
+    if d.exists() and not d.is_dir():
+        raise OutputError(f"{d}: exists and is not a folder; choose another -o.")
+    paths = [d / n for n in MASK_FILES]
+    for p in paths:
+        for i in inputs:
+            if _same_file(p, Path(i)):
+                raise OutputError(
+                    f"{p}: is an input of this run ({i}); writing the masks there would replace it. "
+                    "Choose another -o folder."
+                )
+    clash = [p.name for p in paths if p.exists() or p.is_symlink()]
+    if clash and not overwrite:
+        raise OutputError(f"{d}: already holds {', '.join(clash)}; pass --overwrite to replace them.")
+    existing = d
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{existing}: this folder cannot be written; choose another -o or fix its permissions.")
+    return paths
+
+
 def write_masks(
     seg: Segmentation, photo: np.ndarray, reference: np.ndarray, out_dir: PathLike, *, overwrite: bool = False
 ) -> list[Path]:
     """Write the label maps (DPST colour PNGs), legend.json and the two overlays into OUT_DIR."""
     d = Path(out_dir)
-    if d.exists() and not d.is_dir():
-        raise OutputError(f"{d}: exists and is not a folder; choose another -o.")
-    paths = [d / n for n in MASK_FILES]
-    clash = [p.name for p in paths if p.exists()]
-    if clash and not overwrite:
-        raise OutputError(f"{d}: already holds {', '.join(clash)}; pass --overwrite to replace them.")
+    paths = check_mask_outputs(d, overwrite=overwrite)
     d.mkdir(parents=True, exist_ok=True)
     legend = seg.legend()
     legend["photo_size"] = [int(photo.shape[1]), int(photo.shape[0])]
