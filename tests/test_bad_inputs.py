@@ -70,6 +70,10 @@ def _grey_photo_mask(d: Path) -> None:
     Image.open(d / "photo.png").convert("L").save(d / "mask.png")
 
 
+def _square_mask(d: Path) -> None:
+    Image.new("RGB", (64, 64), (0, 0, 255)).save(d / "square.png")
+
+
 def _existing_masks(d: Path) -> None:
     (d / "m").mkdir()
     (d / "m" / "legend.json").write_text("{}\n")
@@ -113,6 +117,9 @@ MASK_ROWS: list[Row] = [
         absent=("out.png",),
         setup=_grey_photo_mask,
     ),
+    Row("mask-other-aspect", ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.png", "--photo-mask",
+        "{d}/square.png", "--reference-mask", "{d}/square.png", *FAST), 2, "square.png: photo mask is 64x64 but its "
+        "image is 96x64", unchanged=("square.png",), absent=("out.png",), setup=_square_mask),
 ]  # fmt: skip
 
 # ----------------------------------------------------------------------------------------------- album

@@ -207,10 +207,17 @@ def user_masks(
     reference_mask: np.ndarray | PathLike,
     photo_hw: tuple[int, int],
     ref_hw: tuple[int, int],
+    *,
+    orientations: tuple[int, int] = (1, 1),
 ) -> Segmentation:
     """The user's masks (DPST colour PNGs, grey-level label PNGs or label arrays), paired by label; their label
     ids are kept (so ``--only 4`` is the mask's red region)."""
-    return Segmentation(make_pairs(photo_hw, ref_hw, photo_mask, reference_mask), {}, {}, "user masks")
+    pairs = make_pairs(photo_hw, ref_hw, photo_mask, reference_mask, orientations=orientations)
+    return Segmentation(pairs, {}, {}, "user masks")
+
+
+def _orientation(img: np.ndarray | Photo) -> int:
+    return img.orientation if isinstance(img, Photo) else 1
 
 
 def prepare_masks(
@@ -237,7 +244,8 @@ def prepare_masks(
     if photo_mask is not None or reference_mask is not None:
         if photo_mask is None or reference_mask is None:
             raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
-        user = user_masks(photo_mask, reference_mask, p.shape[:2], r.shape[:2])
+        turns = (_orientation(photo), _orientation(reference))
+        user = user_masks(photo_mask, reference_mask, p.shape[:2], r.shape[:2], orientations=turns)
         if needs_names(only):
             return user.pairs, segment_pair(p, r, backend="auto" if masks == "none" else masks, vgg_weights=vgg_weights)
         return user.pairs, user

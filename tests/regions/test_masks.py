@@ -104,3 +104,33 @@ def test_photograph_like_grey_image_is_refused(tmp_path) -> None:
     Image.open(SAMPLES / "chelsea.png").convert("L").resize((96, 64)).save(tmp_path / "photo.png")
     with pytest.raises(MaskError, match="looks like a photograph"):
         read_mask(tmp_path / "photo.png")
+
+
+def test_mask_of_another_aspect_is_refused_naming_both_sizes(tmp_path) -> None:
+    lab = np.zeros((20, 30), np.int32)
+    Image.fromarray(colours_from_labels(lab)).save(tmp_path / "m.png")
+    with pytest.raises(MaskError, match=r"m\.png: mask is 30x20 but its image is 60x60"):
+        read_mask(tmp_path / "m.png", (60, 60))
+    assert read_mask(tmp_path / "m.png", (61, 40), role="mask").shape == (40, 61)  # within a pixel: resized
+
+
+def test_mask_drawn_on_the_unrotated_pixels_gets_the_photos_orientation(tmp_path) -> None:
+    """A JPEG stored 64x32 with EXIF orientation 6 (turn 90 degrees clockwise) shows 32x64; a mask drawn on the
+    stored pixels (64x32, red on the left) is turned like the photo: red on top."""
+    from photostyle.imageio import read_image
+    from photostyle.regions import prepare_masks
+
+    stored = np.zeros((32, 64, 3), np.uint8)
+    stored[:, :32] = (200, 60, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    photo = read_image(tmp_path / "photo.jpg")
+    assert photo.size == (32, 64) and photo.orientation == 6
+    lab = np.zeros((32, 64), np.int32)
+    lab[:, :32] = 4  # red, where the photo's reddish half is stored
+    Image.fromarray(colours_from_labels(lab)).save(tmp_path / "mask.png")
+    pairs, _ = prepare_masks(photo, photo, photo_mask=tmp_path / "mask.png", reference_mask=tmp_path / "mask.png")
+    assert pairs is not None and pairs.photo.shape == (64, 32)
+    assert (pairs.photo[:32] == 4).all() and (pairs.photo[32:] == 0).all()
+    assert photo.pixels[:32, :, 0].mean() > 0.5 > photo.pixels[32:, :, 0].mean()  # the red half is on top
