@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.automask                 # all 20 pairs, 1 thread
     .venv/bin/python -m bench.automask --ids 1,4 --no-gram
 
-For each pair: the automatic segmentation (photostyle.segment.segment_pair, backend 'auto' as installed) of photo
+For each pair: the automatic segmentation (photostyle.regions.segment_pair, backend 'auto' as installed) of photo
 and reference, its area-weighted best-match IoU with the hand masks (for each hand region the IoU of the automatic
 region that overlaps it best, weighted by the hand region's area; unlabelled hand pixels ignored), and how often
 paired regions agree (the share of photo pixels whose automatic partner region in the reference holds mostly the
@@ -78,7 +78,7 @@ def pairing_agreement(seg_photo: np.ndarray, seg_ref: np.ndarray, partner: dict[
 def run(ids: list[int], out: Path) -> list[dict]:
     from photostyle import Settings, read_image, transfer, write_image
     from photostyle.pipeline import make_pairs
-    from photostyle.regions.segment import segment_pair
+    from photostyle.regions import segment_pair
 
     s = Settings.preset("preview")
     rows = []

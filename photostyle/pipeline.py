@@ -125,10 +125,10 @@ def transfer_files(
 ) -> Path:
     """Read, transfer and write atomically; the output keeps the photo's size, EXIF and ICC profile.
 
-    masks: 'auto' (automatic regions, photostyle.segment), 'features', 'detectron2' or 'none' (global); the
+    masks: 'auto' (automatic regions, photostyle.regions), 'features', 'detectron2' or 'none' (global); the
     user's photo_mask/reference_mask take precedence. only: change only these pixels (photostyle.targeting).
     """
-    from photostyle.regions.segment import prepare_masks
+    from photostyle.regions import prepare_masks
     from photostyle.regions.targeting import read_target_mask, target_mask_files
 
     s = settings or Settings()

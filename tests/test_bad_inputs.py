@@ -280,7 +280,64 @@ def _unmount() -> Iterator[None]:
 IMAGE_ROWS: list[Row] = []
 
 # ----------------------------------------------------------------------------------------------- masks
-MASK_ROWS: list[Row] = []
+
+
+def _grey_photo_mask(d: Path) -> None:
+    """A grey photograph saved as a mask: refused (a grey mask with anti-aliased edges is not)."""
+    Image.open(d / "photo.png").convert("L").save(d / "mask.png")
+
+
+def _square_mask(d: Path) -> None:
+    Image.new("RGB", (64, 64), (0, 0, 255)).save(d / "square.png")
+
+
+def _existing_masks(d: Path) -> None:
+    (d / "m").mkdir()
+    (d / "m" / "legend.json").write_text("{}\n")
+
+
+def _file_not_folder(d: Path) -> None:
+    (d / "m").write_text("a file, not a folder\n")
+
+
+def _read_only_folder(d: Path) -> None:
+    (d / "ro").mkdir()
+    (d / "ro").chmod(0o555)
+
+
+def _output_is_input(d: Path) -> None:
+    (d / "m").mkdir()
+    os.symlink(d / "photo.png", d / "m" / "photo_labels.png")
+    os.link(d / "ref.jpg", d / "m" / "reference_overlay.png")
+
+
+# ``masks`` checks its outputs before any work: the rows with ``--segmenter detectron2`` (not installed here) show
+# it, as the segmenter's own error would come first if the outputs were checked after segmentation.
+MASKS = ("masks", "{d}/photo.jpg", "{d}/ref.jpg", "--no-person")
+D2 = ("--segmenter", "detectron2")
+MASK_ROWS: list[Row] = [
+    Row("masks-existing-outputs", (*MASKS, "-o", "{d}/m", *D2), 2, "already holds legend.json",
+        unchanged=("m/legend.json",), setup=_existing_masks),
+    Row("masks-output-is-a-file", (*MASKS, "-o", "{d}/m", *D2), 2, "is not a folder", unchanged=("m",),
+        setup=_file_not_folder),
+    Row("masks-read-only-folder", (*MASKS, "-o", "{d}/ro/m", *D2), 2, "cannot be written", absent=("ro/m",),
+        setup=_read_only_folder, root_ok=False),
+    Row("masks-output-is-the-photo", ("masks", "{d}/photo.png", "{d}/ref.jpg", "--no-person", "-o", "{d}/m",
+        "--overwrite"), 2, "is an input", unchanged=("photo.png", "ref.jpg", "m"), setup=_output_is_input),
+    Row(
+        "mask-grey-photograph",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.png", "--photo-mask", "{d}/mask.png",
+         "--reference-mask", "{d}/mask.png", *FAST),
+        2,
+        "looks like a photograph",
+        unchanged=("mask.png", "photo.jpg"),
+        absent=("out.png",),
+        setup=_grey_photo_mask,
+    ),
+    Row("mask-other-aspect", ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.png", "--photo-mask",
+        "{d}/square.png", "--reference-mask", "{d}/square.png", *FAST), 2, "square.png: photo mask is 64x64 but its "
+        "image is 96x64", unchanged=("square.png",), absent=("out.png",), setup=_square_mask),
+]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- album

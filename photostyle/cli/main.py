@@ -7,7 +7,6 @@ parsed args, returning an exit status). Errors the user can fix are one line ``e
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
@@ -15,12 +14,10 @@ import warnings
 from collections.abc import Sequence
 
 from photostyle import __version__
-from photostyle.cli import album, demo, gimp, serve, transfer
+from photostyle.cli import album, demo, gimp, masks, serve, transfer
 from photostyle.errors import PhotostyleError
 
-SUBCOMMANDS = [transfer, demo, serve, gimp, album]
-# TODO(integrator): photostyle.cli.masks joins SUBCOMMANDS when the regions branch is merged.
-LEGACY_COMMANDS: tuple[str, ...] = ("photostyle.regions.segment:register",)
+SUBCOMMANDS = [transfer, demo, serve, gimp, album, masks]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.register(sub)
-    for spec in LEGACY_COMMANDS:
-        name, _, func = spec.partition(":")
-        getattr(importlib.import_module(name), func)(sub)
     return ap
 
 

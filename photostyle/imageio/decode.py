@@ -59,7 +59,8 @@ def _read_pillow(p: Path) -> Photo:
         exif_obj = im.getexif()
         xmp = im.info.get("xmp")
         notes: list[str] = []
-        if exif_obj.get(ORIENTATION_TAG, 1) != 1:
+        orientation = int(exif_obj.get(ORIENTATION_TAG, 1) or 1)
+        if orientation != 1:
             im = ImageOps.exif_transpose(im)
             exif_obj[ORIENTATION_TAG] = 1  # the pixels are now upright
         exif = exif_obj.tobytes() if len(exif_obj) else None
@@ -67,7 +68,7 @@ def _read_pillow(p: Path) -> Photo:
         if mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(im).astype(np.float32) / 65535.0
             notes.append("grey-scale image: styled as RGB (the output will be in colour).")
-            return Photo(np.repeat(arr[..., None], 3, 2), 16, icc, exif, xmp, notes=notes)
+            return Photo(np.repeat(arr[..., None], 3, 2), 16, icc, exif, xmp, notes=notes, orientation=orientation)
         if p.suffix.lower() == ".png" and im.info.get("bitdepth", 8) == 16 or _png_is_16bit(p):
             return _read_png16(p, icc, exif, xmp)
         if mode == "CMYK":
@@ -79,7 +80,7 @@ def _read_pillow(p: Path) -> Photo:
         if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
             notes.append("has an alpha channel: transparency is ignored and the output is opaque.")
         rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Photo(rgb, 8, icc, exif, xmp, notes=notes)
+    return Photo(rgb, 8, icc, exif, xmp, notes=notes, orientation=orientation)
 
 
 def _png_is_16bit(p: Path) -> bool:

@@ -32,6 +32,7 @@ class Photo:
     xmp: bytes | None = None
     path: Path | None = None
     notes: list[str] = field(default_factory=list)  # conversions made on reading (grey, alpha, CMYK ...)
+    orientation: int = 1  # the file's EXIF orientation (1-8); the pixels are upright, the EXIF says 1
 
     @property
     def size(self) -> tuple[int, int]:

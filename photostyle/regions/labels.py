@@ -75,8 +75,14 @@ def labels_from_colours(rgb: np.ndarray, *, source: str = "mask") -> np.ndarray:
     return nearest
 
 
-def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None, *, role: str = "mask") -> np.ndarray:
+def read_mask(
+    path: str | os.PathLike[str], size: tuple[int, int] | None = None, *, role: str = "mask", orientation: int = 1
+) -> np.ndarray:
     """Read a mask PNG as a label map, resized (nearest neighbour, with a warning) to SIZE=(width, height).
+
+    A mask whose aspect ratio differs from SIZE's by more than a pixel is refused (MaskError naming both sizes).
+    ORIENTATION is the EXIF orientation of the mask's image (its pixels upright): a mask drawn on the unrotated
+    pixels (its size SIZE turned by a quarter) gets that orientation applied.
 
     DPST colour masks and grey-level label maps (each grey value a region, e.g. GIMP channels exported as
     grey PNGs) are both accepted.
@@ -92,9 +98,17 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None,
     except (UnidentifiedImageError, OSError) as exc:
         raise MaskError(f"{p}: cannot decode this {role} ({exc}); save it as a PNG.") from exc
     if grey:
-        labels = labels_from_grey(arr)
+        labels = labels_from_grey(arr, source=str(p))
     else:
         labels = labels_from_colours(arr, source=str(p))
+    if size is not None and orientation in _TRANSPOSES and size[0] != size[1]:
+        if _same_aspect((labels.shape[1], labels.shape[0]), (size[1], size[0])):
+            labels = _orient(labels, orientation)
+    if size is not None and not _same_aspect((labels.shape[1], labels.shape[0]), size):
+        raise MaskError(
+            f"{p}: {role} is {labels.shape[1]}x{labels.shape[0]} but its image is {size[0]}x{size[1]}, another "
+            "shape; it would be stretched. Draw the mask on the image at its size (or the same shape, scaled)."
+        )
     if size is not None and (labels.shape[1], labels.shape[0]) != tuple(size):
         warnings.warn(
             f"{p}: {role} is {labels.shape[1]}x{labels.shape[0]} but its image is {size[0]}x{size[1]}; "
@@ -105,6 +119,30 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None,
     return labels
 
 
+# EXIF orientations (2-8) -> the Pillow transpose that makes the pixels upright (as ImageOps.exif_transpose)
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orient(labels: np.ndarray, orientation: int) -> np.ndarray:
+    """LABELS drawn on a photo's stored (unrotated) pixels, turned upright like the photo (EXIF ORIENTATION)."""
+    turned = Image.fromarray(labels.astype(np.int32)).transpose(_TRANSPOSES[orientation])
+    return np.asarray(turned, np.int32)
+
+
+def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether sizes A and B (width, height) have the same aspect ratio to within a pixel of the smaller one."""
+    (aw, ah), (bw, bh) = sorted((a, b), key=lambda s: s[0] * s[1])
+    return abs(aw - ah * bw / bh) <= 1.0 + 1e-9 and abs(ah - aw * bh / bw) <= 1.0 + 1e-9
+
+
 def _palette_has_colour(im: Image.Image) -> bool:
     if im.mode != "P":
         return False
@@ -112,15 +150,40 @@ def _palette_has_colour(im: Image.Image) -> bool:
     return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
 
 
-def labels_from_grey(arr: np.ndarray) -> np.ndarray:
-    """Grey-level label PNG -> label map: each distinct grey value is one region (ids in increasing grey)."""
-    values, inv = np.unique(np.asarray(arr).ravel(), return_inverse=True)
-    if len(values) > 64:
-        raise MaskError(
-            f"grey-level mask has {len(values)} distinct values; a label mask has one grey value per region "
-            "(at most 64). Anti-aliased or photographic greys are not a mask."
-        )
-    return inv.reshape(arr.shape).astype(np.int32)
+MIN_LEVEL_SHARE = 0.01  # a grey level holding at least this share of the pixels is a region of a grey mask
+
+
+def labels_from_grey(arr: np.ndarray, *, source: str = "grey-level mask") -> np.ndarray:
+    """Grey PNG -> label map.
+
+    A grey-level label map (at most 64 grey values) has one region per grey value (ids in increasing grey). A
+    grey mask with anti-aliased edges (a few levels holding the pixels, in-between values along the borders) snaps
+    like a colour mask: when its levels are DPST code greys (black, white, grey) it is read in the DPST code (so
+    it pairs with a colour mask of the same colours); otherwise each level is a region (ids in increasing grey)
+    and the edge pixels are refilled from their neighbours. A photograph-like grey image is refused.
+    """
+    a = np.asarray(arr)
+    values, inv, counts = np.unique(a.ravel(), return_inverse=True, return_counts=True)
+    if len(values) <= 64:
+        return inv.reshape(a.shape).astype(np.int32)
+    greys = np.array([c[0] for _, c in DPST_COLOURS if c[0] == c[1] == c[2]], np.int16)
+    near_code = np.abs(a.astype(np.int16)[..., None] - greys).min(-1) <= SNAP_DISTANCE // 4
+    if 1.0 - near_code.mean() <= MAX_FOREIGN_SHARE:
+        return labels_from_colours(a, source=source)
+    levels = values[counts >= MIN_LEVEL_SHARE * a.size].astype(np.int16)
+    if len(levels):
+        dist = np.abs(a.astype(np.int16)[..., None] - levels)
+        nearest = dist.argmin(-1).astype(np.int32)
+        ok = dist.min(-1) <= SNAP_DISTANCE // 4
+        if 1.0 - ok.mean() <= MAX_FOREIGN_SHARE:
+            if not ok.all():
+                idx = ndimage.distance_transform_edt(~ok, return_distances=False, return_indices=True)
+                nearest = nearest[tuple(idx)]
+            return nearest
+    raise MaskError(
+        f"{source}: a grey image with {len(values)} grey values and no few levels that hold its pixels; it looks "
+        "like a photograph, not a mask. Paint each region in one grey (or in the DPST colours) and save it as a PNG."
+    )
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -201,22 +264,25 @@ def make_pairs(
     ref_hw: tuple[int, int],
     photo_mask: np.ndarray | PathLike | None,
     reference_mask: np.ndarray | PathLike | None,
+    *,
+    orientations: tuple[int, int] = (1, 1),
 ) -> RegionPairs:
-    """Label maps of both images (at their sizes) and the region pairing."""
+    """Label maps of both images (at their sizes) and the region pairing. ORIENTATIONS: the EXIF orientations of
+    the photo and the reference (``Photo.orientation``), for masks drawn on their unrotated pixels."""
     if photo_mask is None and reference_mask is None:
         return whole_image(photo_hw, ref_hw)
     if photo_mask is None or reference_mask is None:
         raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
-    pl = _labels(photo_mask, photo_hw, "photo mask")
-    rl = _labels(reference_mask, ref_hw, "reference mask")
+    pl = _labels(photo_mask, photo_hw, "photo mask", orientations[0])
+    rl = _labels(reference_mask, ref_hw, "reference mask", orientations[1])
     return pair_by_label(pl, rl)
 
 
-def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str) -> np.ndarray:
+def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str, orientation: int = 1) -> np.ndarray:
     if isinstance(mask, np.ndarray):
         lab = mask.astype(np.int32)
         if lab.shape != hw:
             warnings.warn(f"{role} is {lab.shape[::-1]} but its image is {hw[::-1]}; resized.", stacklevel=3)
             lab = resize_labels(lab, (hw[1], hw[0]))
         return lab
-    return read_mask(mask, (hw[1], hw[0]), role=role)
+    return read_mask(mask, (hw[1], hw[0]), role=role, orientation=orientation)

@@ -8,7 +8,7 @@ photo's own edges with a guided filter (He, Sun and Tang 2013), then the styled 
 
 and where alpha is 0 the photo's pixels are copied unchanged, so everything outside the target stays bit-identical
 (in a lossless output format). The same guided filter gives the soft, edge-snapped region borders of the automatic
-masks (``photostyle.segment``).
+masks (``photostyle.regions.segment_pair``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from photostyle.errors import MaskError
 from photostyle.imaging.filters import GuidedFilter, guided_filter
 from photostyle.imaging.resize import resize_to
 from photostyle.regions.labels import resize_labels
+from photostyle.regions.segmentation import Segmentation
 
 PathLike = str | os.PathLike[str]
 
@@ -123,10 +124,10 @@ def target_mask_files(spec: str | None) -> list[str]:
 
 
 def resolve_target(
-    spec: str, photo: np.ndarray, segmentation: object | None = None, *, source: str = "photo"
+    spec: str, photo: np.ndarray, segmentation: Segmentation | None = None, *, source: str = "photo"
 ) -> Target:
     """``--only`` SPEC -> Target. SPEC: region names (person, sky ...), region ids from ``photostyle masks``, or a
-    mask file; several joined by commas. SEGMENTATION (a photostyle.segment.Segmentation at the photo's size) is
+    mask file; several joined by commas. SEGMENTATION (a photostyle.regions.Segmentation at the photo's size) is
     needed for names and ids."""
     h, w = photo.shape[:2]
     mask = np.zeros((h, w), bool)
@@ -139,11 +140,11 @@ def resolve_target(
             continue
         if segmentation is None:
             raise MaskError(f"--only {part}: region names and ids need masks; use --masks auto or give a mask PNG.")
-        labels = segmentation.pairs.photo  # type: ignore[attr-defined]
+        labels = segmentation.pairs.photo
         if labels.shape != (h, w):
             labels = resize_labels(labels, (w, h))
         ids = [int(k) for k in np.unique(labels)]
-        names = segmentation.photo_names  # type: ignore[attr-defined]
+        names = segmentation.photo_names
         listing = ", ".join(f"{k}" + (f" ({names[k]})" if names.get(k) else "") for k in ids)
         if part.isdigit():
             k = int(part)
@@ -231,7 +232,7 @@ def only_changes(
     spec: str,
     photo: np.ndarray,
     styled: np.ndarray,
-    segmentation: object | None = None,
+    segmentation: Segmentation | None = None,
     *,
     source: str = "photo",
     output: PathLike | None = None,

@@ -118,8 +118,8 @@ def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> t
 
 
 def _automatic_masks(job: Job, notes: list[str]) -> RegionPairs | None:
-    """Automatic masks (photostyle.segment, the same as the CLI's --masks auto): the region pairs to use."""
-    from photostyle.regions.segment import prepare_masks  # its segmenters load on first use
+    """Automatic masks (photostyle.regions, the same as the CLI's --masks auto): the region pairs to use."""
+    from photostyle.regions import prepare_masks  # its segmenters load on first use
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -26,8 +26,8 @@ def test_transfer_writes_photo_size_with_exif(tmp_path, capsys) -> None:
     make_photo(photo)
     Image.fromarray((small("rocket.jpg", 80) * 255).astype(np.uint8)).save(ref)
     # masks: top and bottom halves, in DPST's colours (blue, green)
-    pm, rm = np.zeros((80, 120), np.int32), np.zeros((80, 53), np.int32)
-    pm[40:], rm[40:] = 1, 1
+    pm, rm = np.zeros((80, 120), np.int32), np.zeros((53, 80), np.int32)  # each image's (height, width)
+    pm[40:], rm[26:] = 1, 1
     Image.fromarray(colours_from_labels(pm)).save(tmp_path / "pm.png")
     Image.fromarray(colours_from_labels(rm)).save(tmp_path / "rm.png")
     args = [str(photo), str(ref), "-o", str(out), "--size", "64", "--iterations", "4", "--threads", "2"]

@@ -243,7 +243,7 @@ def test_selection_as_target_region(service, pair) -> None:
 
 def test_automatic_masks_are_the_cli_s(service, pair) -> None:
     """masks='auto' runs the same automatic segmentation as `photostyle transfer --masks auto`."""
-    from photostyle.regions.segment import prepare_masks
+    from photostyle.regions import prepare_masks
 
     info = service["info"]
     h, w = pair["photo"].shape[:2]

@@ -13,14 +13,15 @@ from PIL import Image
 from skimage import data
 from skimage.transform import resize
 
+from photostyle import regions as S
 from photostyle.cli import main
 from photostyle.errors import MaskError
 from photostyle.imageio import read_image
-from photostyle.regions import segment as S
+from photostyle.regions import features, matching
 from photostyle.regions.labels import MaskError as MasksMaskError
 from photostyle.regions.labels import colours_from_labels, pair_by_label, read_mask
 
-from .conftest import SAMPLES, small
+from ..conftest import SAMPLES, small
 
 
 def _load(name: str) -> np.ndarray:
@@ -90,11 +91,11 @@ def test_a_pair_is_split_only_where_both_images_have_the_split(sky_pair) -> None
     photo, ref = sky_pair
     fur_only = ref[-48:]  # the reference's fur
     for other, expect in ((ref, True), (fur_only, False)):
-        dp, dr = S._describe(photo, None), S._describe(other, None)
-        x_seg, _ = S._joint_descriptors(dp, dr)
+        dp, dr = features._describe(photo, None), features._describe(other, None)
+        x_seg, _ = features._joint_descriptors(dp, dr)
         n = len(dp.weight)
-        halves = S._consistent_split(
-            dp, dr, x_seg[:n, : S.DEEP_DIMS], x_seg[n:, : S.DEEP_DIMS],
+        halves = features._consistent_split(
+            dp, dr, x_seg[:n, : features.DEEP_DIMS], x_seg[n:, : features.DEEP_DIMS],
             np.ones(n, bool), np.ones(len(dr.weight), bool),
         )  # fmt: skip
         assert (halves is not None) == expect
@@ -214,7 +215,7 @@ def test_match_by_name_then_similarity_both_ways() -> None:
 def test_canonical_fits_nine_colours() -> None:
     p = np.repeat(np.arange(12), 10).reshape(12, 10).astype(np.int32)
     r = np.repeat(np.arange(12), 10).reshape(12, 10).astype(np.int32)
-    seg = S._canonical(p, r, {k: k for k in range(12)}, {}, {}, "test")
+    seg = matching._canonical(p, r, {k: k for k in range(12)}, {}, {}, "test")
     assert len(np.unique(seg.pairs.photo)) <= 9 and seg.pairs.photo.max() < 9 and seg.pairs.reference.max() < 9
     assert all(j in (k, -1) for k, j in seg.pairs.partner.items())
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photostyle import regions as S
 from photostyle.cli import main
 from photostyle.errors import MaskError
-from photostyle.regions import segment as S
 from photostyle.regions import targeting as T
 
-from .conftest import small
+from ..conftest import small
 from .test_segment import sky_pair  # noqa: F401 - the constructed sky-over-fur pair, as a fixture
 
 
