@@ -9,8 +9,7 @@ from PIL import Image, ImageCms
 
 from photostyle.errors import InputError, OutputError
 from photostyle.imageio import read_image, write_image
-
-from .conftest import SAMPLES, small
+from tests.conftest import SAMPLES, small
 
 
 def exif_bytes(make: str = "PhotostyleCam") -> bytes:
