@@ -1,6 +1,7 @@
 """Image I/O, the pipeline's edges: decode (``read_image``), encode (``write_image``), RAW, the atomic writer.
 
-Pixels are float32 RGB in [0, 1], shape (H, W, 3), in the file's own (usually sRGB) encoding. Writes are atomic:
+Pixels are float32 RGB in [0, 1], shape (H, W, 3), in sRGB, the engine's working space: a file with another
+embedded ICC profile is converted on reading and the output converted back into it (``profiles``). Writes are atomic:
 a temporary file beside the target, then a rename, so a failed or interrupted run never leaves a half-written
 image, and an existing file is only replaced when asked.
 """

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 from .photo import _TIFF, ORIENTATION_TAG, RAW_SUFFIXES, READ_SUFFIXES, Photo
+from .profiles import to_working
 
 
 def _unsupported(path: Path) -> InputError:
@@ -43,6 +44,9 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
             f"{p}: cannot decode this {role} ({exc}). The file is corrupt or truncated; export it again."
         ) from exc
     photo.path = p
+    photo.pixels, note = to_working(photo.pixels, photo.icc_profile, photo.bit_depth)
+    if note:
+        photo.notes.append(note)
     h, w = photo.pixels.shape[:2]
     if min(h, w) < 16:
         raise InputError(f"{p}: {role} is only {w}x{h} pixels; photostyle needs at least 16 pixels on each side.")

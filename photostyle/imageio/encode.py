@@ -13,6 +13,7 @@ from PIL import Image
 from ..errors import OutputError
 from .atomic import write_bytes_atomic
 from .photo import _JPEG, _TIFF, WRITE_SUFFIXES, Photo, to_uint
+from .profiles import from_working
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -36,7 +37,7 @@ def write_image(
     overwrite: bool = False,
     quality: int = 95,
 ) -> Path:
-    """Encode float RGB PIXELS to PATH atomically, carrying LIKE's ICC profile and EXIF.
+    """Encode float sRGB PIXELS to PATH atomically, converted into LIKE's ICC profile and carrying it and its EXIF.
 
     bit_depth defaults to the source's (16 for 16-bit sources into PNG/TIFF); JPEG is always 8 bit.
     """
@@ -50,6 +51,8 @@ def write_image(
     a = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
     if a.ndim != 3 or a.shape[2] != 3:
         raise OutputError(f"{p}: expected RGB pixels of shape (H, W, 3), got {a.shape}.")
+    if like is not None:
+        a = from_working(a, like.icc_profile)  # sRGB -> the photo's own profile, embedded by _encode
     data = _encode(a, suffix, depth, like, quality)
 
     def add_metadata(tmp: Path) -> None:

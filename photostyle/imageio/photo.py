@@ -25,9 +25,9 @@ Image.MAX_IMAGE_PIXELS = 400_000_000
 class Photo:
     """An image with what must travel with it to the output."""
 
-    pixels: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    pixels: np.ndarray  # float32 (H, W, 3) in [0, 1], sRGB (converted from icc_profile on reading)
     bit_depth: int = 8  # 8 or 16: the precision of the source file
-    icc_profile: bytes | None = None
+    icc_profile: bytes | None = None  # the file's own profile: write_image converts back into it and embeds it
     exif: bytes | None = None  # raw EXIF block (b"Exif\0\0..."-less TIFF bytes as Pillow gives them)
     xmp: bytes | None = None
     path: Path | None = None
