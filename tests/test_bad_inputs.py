@@ -59,8 +59,26 @@ FAST = ("--quality", "preview", "--masks", "none")
 # ----------------------------------------------------------------------------------------------- transfer
 TRANSFER_ROWS: list[Row] = []
 
+
 # ----------------------------------------------------------------------------------------------- image files
-IMAGE_ROWS: list[Row] = []
+def _nan_tiff(d: Path) -> None:
+    import numpy as np
+    import tifffile
+
+    a = np.asarray(Image.open(d / "photo.png").convert("RGB"), dtype=np.float32) / 255
+    a[10:12, 10:12] = np.nan  # 4 pixels
+    tifffile.imwrite(d / "nan.tif", a, photometric="rgb")
+
+
+IMAGE_ROWS: list[Row] = [
+    Row(
+        "float-tiff-with-nan-pixels",
+        ("transfer", "{d}/nan.tif", "{d}/ref.jpg", "-o", "{d}/out.tif", "--quality", "preview"),
+        0,
+        "nan.tif: 4 pixels with NaN or infinite values, filled from the neighbouring pixels",
+        setup=_nan_tiff,
+    ),
+]
 
 # ----------------------------------------------------------------------------------------------- masks
 MASK_ROWS: list[Row] = []

@@ -131,7 +131,7 @@ def _read_tiff(p: Path) -> Photo:
     elif arr.dtype == np.uint8:
         depth, f = 8, arr.astype(np.float32) / 255.0
     elif arr.dtype.kind == "f":
-        depth, f = 16, np.clip(arr.astype(np.float32), 0, 1)
+        depth, f = 16, _finite_in_range(arr.astype(np.float32), notes)
     else:
         raise InputError(f"{p}: TIFF sample type {arr.dtype} is not supported; save it as 8 or 16 bit.")
     if int(photometric) == 5:  # separated (CMYK)
@@ -157,3 +157,42 @@ def _read_tiff(p: Path) -> Photo:
     except Exception:  # noqa: BLE001 - metadata is best effort; the pixels were read
         exif = None
     return Photo(np.ascontiguousarray(f, dtype=np.float32), depth, icc_b, exif, xmp, notes=notes)
+
+
+def _finite_in_range(f: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Float samples made usable: NaN/infinite pixels filled from their neighbours, values outside [0, 1] clipped."""
+    bad = ~np.isfinite(f)
+    if bad.any():
+        count = int(bad.any(axis=-1).sum()) if f.ndim == 3 else int(bad.sum())
+        f = _fill_from_neighbours(f, bad)
+        notes.append(
+            f"{count} pixel{'s' if count != 1 else ''} with NaN or infinite values, filled from the neighbouring "
+            "pixels; check the export that made this file."
+        )
+    outside = (f < 0.0) | (f > 1.0)
+    if outside.any():
+        count = int(outside.any(axis=-1).sum()) if f.ndim == 3 else int(outside.sum())
+        notes.append(
+            f"{count} pixel{'s' if count != 1 else ''} with values outside 0-1 (HDR or scene-referred data), "
+            "clipped to 0-1; tone-map the image to a display-referred one first to keep its highlights."
+        )
+        f = np.clip(f, 0.0, 1.0)
+    return f
+
+
+def _fill_from_neighbours(f: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Each non-finite sample the mean of its finite 3x3 neighbours, growing inwards; 0 where none is left."""
+    f = np.where(bad, 0.0, f).astype(np.float32)
+    for _ in range(8):
+        if not bad.any():
+            break
+        pad = [(1, 1), (1, 1)] + [(0, 0)] * (f.ndim - 2)
+        good = np.pad(~bad, pad).astype(np.float32)
+        vals = np.pad(f, pad) * good
+        h, w = f.shape[:2]
+        total = sum(vals[i : i + h, j : j + w] for i in range(3) for j in range(3))
+        n = sum(good[i : i + h, j : j + w] for i in range(3) for j in range(3))
+        fill = bad & (n > 0)
+        f = np.where(fill, total / np.maximum(n, 1), f)
+        bad = bad & ~fill
+    return f

@@ -105,3 +105,22 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="No space"):
         write_image(tmp_path / "out.tif", np.zeros((20, 20, 3), np.float32))
     assert os.listdir(tmp_path) == []
+
+
+def test_float_tiff_nan_is_repaired_and_hdr_clipping_is_reported(tmp_path) -> None:
+    a = np.tile(np.linspace(0.2, 0.8, 40, dtype=np.float32)[None, :, None], (30, 1, 3))
+    a[10, 10] = np.nan
+    a[5, 20, 1] = np.inf
+    a[20, 30] = [np.nan, 0.5, -np.inf]
+    tifffile.imwrite(tmp_path / "nan.tif", a, photometric="rgb")
+    with pytest.warns(UserWarning, match=r"nan.tif: 3 pixels with NaN or infinite values") as got:
+        p = read_image(tmp_path / "nan.tif")
+    assert len(got) == 1 and np.isfinite(p.pixels).all()
+    np.testing.assert_allclose(p.pixels[10, 10], a[10, 9], atol=0.02)  # from its neighbours, not black
+    hdr = a.copy()
+    hdr[np.isnan(hdr) | np.isinf(hdr)] = 0.5
+    hdr[:2] *= 3.0
+    tifffile.imwrite(tmp_path / "hdr.tif", hdr, photometric="rgb")
+    with pytest.warns(UserWarning, match=r"hdr.tif: \d+ pixels with values outside 0-1.*clipped") as got:
+        p = read_image(tmp_path / "hdr.tif")
+    assert len(got) == 1 and p.pixels.max() == 1.0
