@@ -70,7 +70,33 @@ def _nan_tiff(d: Path) -> None:
     tifffile.imwrite(d / "nan.tif", a, photometric="rgb")
 
 
+def _huge_png(d: Path) -> None:
+    """A PNG whose header says 30000x30000 pixels (900 MP): refused from the header, before any pixel."""
+    import struct
+    import zlib
+
+    body = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + body))
+    (d / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body + crc)
+
+
 IMAGE_ROWS: list[Row] = [
+    Row(
+        "image-over-800-mp",
+        ("transfer", "{d}/huge.png", "{d}/ref.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "huge.png: photo is 30000x30000 pixels (900 MP); photostyle takes at most 800 MP",
+        absent=("out.jpg",),
+        setup=_huge_png,
+    ),
+    Row(
+        "reference-over-800-mp",
+        ("transfer", "{d}/photo.jpg", "{d}/huge.png", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "huge.png: reference is 30000x30000 pixels",
+        absent=("out.jpg",),
+        setup=_huge_png,
+    ),
     Row(
         "float-tiff-with-nan-pixels",
         ("transfer", "{d}/nan.tif", "{d}/ref.jpg", "-o", "{d}/out.tif", "--quality", "preview"),

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
-from .photo import _TIFF, ORIENTATION_TAG, RAW_SUFFIXES, READ_SUFFIXES, Photo
+from .photo import _TIFF, MAX_PIXELS, ORIENTATION_TAG, RAW_SUFFIXES, READ_SUFFIXES, Photo
 from .profiles import to_working
 
 
@@ -31,6 +31,7 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     if p.suffix.lower() not in READ_SUFFIXES:
         raise _unsupported(p)
     try:
+        _check_size(p, role)
         if p.suffix.lower() in RAW_SUFFIXES:
             from .raw import read_raw  # camera RAW through rawpy
 
@@ -53,6 +54,45 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     for note in photo.notes:
         warnings.warn(f"{p}: {note}", stacklevel=2)
     return photo
+
+
+def _check_size(p: Path, role: str) -> None:
+    """Refuse an image over MAX_PIXELS from its header, before any pixel is decoded."""
+    suffix = p.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return  # no camera comes near the limit; LibRaw checks its own
+    if suffix in _TIFF:
+        import tifffile
+
+        with tifffile.TiffFile(p) as tf:
+            page = tf.pages.first
+            w, h = int(page.imagewidth), int(page.imagelength)
+    elif suffix == ".png" and _png_size(p):
+        w, h = _png_size(p) or (0, 0)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(p) as im:
+                    w, h = im.size
+            except Image.DecompressionBombError:  # over twice the limit: Pillow does not say the size
+                raise _too_large(p, role, f"over {2 * MAX_PIXELS / 1e6:.0f} MP") from None
+    if w * h > MAX_PIXELS:
+        raise _too_large(p, role, f"{w}x{h} pixels ({w * h / 1e6:.0f} MP)")
+
+
+def _too_large(p: Path, role: str, size: str) -> InputError:
+    return InputError(
+        f"{p}: {role} is {size}; photostyle takes at most {MAX_PIXELS / 1e6:.0f} MP. Scale it down or crop it first."
+    )
+
+
+def _png_size(p: Path) -> tuple[int, int] | None:
+    with open(p, "rb") as f:
+        head = f.read(24)
+    if head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _read_pillow(p: Path) -> Photo:

@@ -17,8 +17,10 @@ _TIFF = {".tif", ".tiff"}
 _JPEG = {".jpg", ".jpeg"}
 ORIENTATION_TAG = 0x0112
 
-# Pillow would refuse large camera files as "decompression bombs"; photostyle is meant for them.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+# The one size limit: larger images are refused (before their pixels are decoded) with a line naming both sizes.
+# Pillow's own "decompression bomb" guard is set to it, so Pillow never refuses anything below it.
+MAX_PIXELS = 800_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 @dataclass

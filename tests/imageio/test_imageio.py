@@ -124,3 +124,24 @@ def test_float_tiff_nan_is_repaired_and_hdr_clipping_is_reported(tmp_path) -> No
     with pytest.warns(UserWarning, match=r"hdr.tif: \d+ pixels with values outside 0-1.*clipped") as got:
         p = read_image(tmp_path / "hdr.tif")
     assert len(got) == 1 and p.pixels.max() == 1.0
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and header chunk: what is read before any pixel."""
+    import struct
+    import zlib
+
+    body = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body + struct.pack(">I", zlib.crc32(b"IHDR" + body))
+
+
+@pytest.mark.parametrize(("width", "height"), [(30000, 30000), (40000, 50000)])
+def test_images_over_800_mp_are_refused_from_the_header(tmp_path, width: int, height: int) -> None:
+    (tmp_path / "big.png").write_bytes(png_header(width, height))
+    mp = width * height // 1_000_000
+    with pytest.raises(InputError, match=rf"big.png: photo is {width}x{height} pixels \({mp} MP\).*at most 800 MP"):
+        read_image(tmp_path / "big.png", role="photo")
+    # a real (sparse) 900-MP TIFF: refused before its 2.7 GB of pixels are read
+    tifffile.imwrite(tmp_path / "big.tif", shape=(30000, 30000, 3), dtype="uint8", photometric="rgb")
+    with pytest.raises(InputError, match=r"big.tif: image is 30000x30000 pixels \(900 MP\)"):
+        read_image(tmp_path / "big.tif")
