@@ -80,7 +80,38 @@ def _huge_png(d: Path) -> None:
     (d / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body + crc)
 
 
+def _empty_jpg(d: Path) -> None:
+    (d / "empty.jpg").write_bytes(b"")
+
+
+def _text_jpg(d: Path) -> None:
+    (d / "notes.jpg").write_text("Shopping list\n- coffee\n- film\n")
+
+
 IMAGE_ROWS: list[Row] = [
+    Row(
+        "photo-is-an-empty-file",
+        ("transfer", "{d}/empty.jpg", "{d}/ref.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "empty.jpg: photo is an empty file (0 bytes)",
+        absent=("out.jpg",),
+        setup=_empty_jpg,
+    ),
+    Row(
+        "reference-is-a-text-file",
+        ("transfer", "{d}/photo.jpg", "{d}/notes.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "notes.jpg: reference is not an image: it is a text file (it starts with 'Shopping list - coffee",
+        absent=("out.jpg",),
+        setup=_text_jpg,
+    ),
+    Row(
+        "output-is-a-folder",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/shoot", *FAST),
+        2,
+        "shoot: output is a folder; give a file name for the output",
+        unchanged=("shoot",),
+    ),
     Row(
         "image-over-800-mp",
         ("transfer", "{d}/huge.png", "{d}/ref.jpg", "-o", "{d}/out.jpg", *FAST),

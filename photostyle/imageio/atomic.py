@@ -27,6 +27,8 @@ def write_bytes_atomic(
     PATH is untouched. Used for images (write_image) and the album job's text files alike.
     """
     p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder, not a file; give a file name to write to.")
     if p.exists() and not overwrite:
         raise OutputError(f"{p}: already exists; pass --overwrite to replace it, or choose another name.")
     if not p.parent.is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import warnings
 from pathlib import Path
@@ -26,8 +27,12 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: {role} not found. Check the path.")
+    if p.is_dir():
+        raise InputError(f"{p}: {role} is a folder, not an image file. Give the path of an image file.")
     if not p.is_file():
-        raise InputError(f"{p}: {role} is not a file.")
+        raise InputError(f"{p}: {role} is not a regular file. Give the path of an image file.")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: {role} is an empty file (0 bytes). Copy or export the image again.")
     if p.suffix.lower() not in READ_SUFFIXES:
         raise _unsupported(p)
     try:
@@ -41,6 +46,11 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        text = _text_start(p)
+        if text is not None:
+            raise InputError(
+                f"{p}: {role} is not an image: it is a text file (it starts with {text!r}). Give the image file itself."
+            ) from exc
         raise InputError(
             f"{p}: cannot decode this {role} ({exc}). The file is corrupt or truncated; export it again."
         ) from exc
@@ -54,6 +64,20 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     for note in photo.notes:
         warnings.warn(f"{p}: {note}", stacklevel=2)
     return photo
+
+
+def _text_start(p: Path) -> str | None:
+    """The first words of P when it is a text file (a renamed note, an HTML error page ...), else None."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(512)
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at byte 512 is no error
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.strip() or any(c < " " and c not in "\t\r\n\f" for c in text):
+        return None
+    first = " ".join(text.split())
+    return first[:40] + ("..." if len(first) > 40 else "")
 
 
 def _check_size(p: Path, role: str) -> None:

@@ -19,6 +19,8 @@ from .profiles import from_working
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Fail early (before any work) when PATH cannot be written or would be overwritten without permission."""
     p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: output is a folder; give a file name for the output, e.g. {p / 'styled.jpg'}.")
     if p.suffix.lower() not in WRITE_SUFFIXES:
         raise OutputError(f"{p}: cannot write '{p.suffix or '(none)'}' files; use .jpg, .png or .tif.")
     if p.exists() and not overwrite:

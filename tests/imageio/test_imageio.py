@@ -145,3 +145,17 @@ def test_images_over_800_mp_are_refused_from_the_header(tmp_path, width: int, he
     tifffile.imwrite(tmp_path / "big.tif", shape=(30000, 30000, 3), dtype="uint8", photometric="rgb")
     with pytest.raises(InputError, match=r"big.tif: image is 30000x30000 pixels \(900 MP\)"):
         read_image(tmp_path / "big.tif")
+
+
+def test_messages_say_what_the_file_is(tmp_path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.png: photo is an empty file"):
+        read_image(tmp_path / "empty.png", role="photo")
+    (tmp_path / "page.jpg").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>\n" * 20)
+    with pytest.raises(InputError, match="page.jpg: image is not an image: it is a text file .*'<!DOCTYPE html>"):
+        read_image(tmp_path / "page.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(InputError, match="folder.jpg: reference is a folder"):
+        read_image(tmp_path / "folder.jpg", role="reference")
+    with pytest.raises(OutputError, match="folder.jpg: output is a folder; give a file name"):
+        write_image(tmp_path / "folder.jpg", np.zeros((20, 20, 3), np.float32), overwrite=True)
