@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,35 @@ def test_messages_say_what_the_file_is(tmp_path) -> None:
         read_image(tmp_path / "folder.jpg", role="reference")
     with pytest.raises(OutputError, match="folder.jpg: output is a folder; give a file name"):
         write_image(tmp_path / "folder.jpg", np.zeros((20, 20, 3), np.float32), overwrite=True)
+
+
+def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "out.tif"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from photostyle.imageio import write_bytes_atomic\n"
+            "def hang(tmp):\n    print('writing', flush=True)\n    time.sleep(60)\n"
+            f"write_bytes_atomic({str(target)!r}, b'x' * 100000, before_rename=hang)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = list(tmp_path.glob(".out.tif.*.part"))
+    assert len(left) == 1 and left[0].stat().st_size == 100000
+    other = tmp_path / f".other.tif.{writer.pid}.abcd1234.part"  # another target's: not this write's business
+    other.write_bytes(b"y")
+    live = tmp_path / f".out.tif.{os.getpid()}.abcd1234.part"  # a live writer's (this process): kept
+    live.write_bytes(b"z")
+    write_image(target, np.zeros((20, 20, 3), np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.tif", other.name, live.name])
