@@ -6,10 +6,10 @@ a temporary file beside the target, then a rename, so a failed or interrupted ru
 image, and an existing file is only replaced when asked.
 """
 
-from .atomic import write_bytes_atomic, write_private, write_text_atomic
-from .decode import read_image
-from .encode import check_output_path, write_image
-from .photo import (
+from photostyle.imageio.atomic import write_bytes_atomic, write_private, write_text_atomic
+from photostyle.imageio.decode import read_image
+from photostyle.imageio.encode import check_output_path, write_image
+from photostyle.imageio.photo import (
     ORIENTATION_TAG,
     RAW_SUFFIXES,
     READ_SUFFIXES,

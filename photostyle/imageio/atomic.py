@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import OutputError
+from photostyle.errors import OutputError
 
 
 def write_bytes_atomic(

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
-from .photo import _TIFF, MAX_PIXELS, ORIENTATION_TAG, RAW_SUFFIXES, READ_SUFFIXES, Photo
-from .profiles import to_working
+from photostyle.errors import InputError
+from photostyle.imageio.photo import _TIFF, MAX_PIXELS, ORIENTATION_TAG, RAW_SUFFIXES, READ_SUFFIXES, Photo
+from photostyle.imageio.profiles import to_working
 
 
 def _unsupported(path: Path) -> InputError:
@@ -38,7 +38,7 @@ def read_image(path: str | os.PathLike[str], *, role: str = "image") -> Photo:
     try:
         _check_size(p, role)
         if p.suffix.lower() in RAW_SUFFIXES:
-            from .raw import read_raw  # camera RAW through rawpy
+            from photostyle.imageio.raw import read_raw  # camera RAW through rawpy
 
             photo = read_raw(p)
         else:

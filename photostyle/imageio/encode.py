@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import OutputError
-from .atomic import write_bytes_atomic
-from .photo import _JPEG, _TIFF, WRITE_SUFFIXES, Photo, to_uint
-from .profiles import from_working
+from photostyle.errors import OutputError
+from photostyle.imageio.atomic import write_bytes_atomic
+from photostyle.imageio.photo import _JPEG, _TIFF, WRITE_SUFFIXES, Photo, to_uint
+from photostyle.imageio.profiles import from_working
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
+from photostyle.errors import InputError
 
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw", ".nrw", ".raw"}
 READ_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"} | RAW_SUFFIXES
