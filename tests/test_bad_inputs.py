@@ -277,7 +277,81 @@ def _unmount() -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------------------------- image files
-IMAGE_ROWS: list[Row] = []
+def _nan_tiff(d: Path) -> None:
+    import numpy as np
+    import tifffile
+
+    a = np.asarray(Image.open(d / "photo.png").convert("RGB"), dtype=np.float32) / 255
+    a[10:12, 10:12] = np.nan  # 4 pixels
+    tifffile.imwrite(d / "nan.tif", a, photometric="rgb")
+
+
+def _huge_png(d: Path) -> None:
+    """A PNG whose header says 30000x30000 pixels (900 MP): refused from the header, before any pixel."""
+    import struct
+    import zlib
+
+    body = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + body))
+    (d / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body + crc)
+
+
+def _empty_jpg(d: Path) -> None:
+    (d / "empty.jpg").write_bytes(b"")
+
+
+def _text_jpg(d: Path) -> None:
+    (d / "notes.jpg").write_text("Shopping list\n- coffee\n- film\n")
+
+
+IMAGE_ROWS: list[Row] = [
+    Row(
+        "photo-is-an-empty-file",
+        ("transfer", "{d}/empty.jpg", "{d}/ref.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "empty.jpg: photo is an empty file (0 bytes)",
+        absent=("out.jpg",),
+        setup=_empty_jpg,
+    ),
+    Row(
+        "reference-is-a-text-file",
+        ("transfer", "{d}/photo.jpg", "{d}/notes.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "notes.jpg: reference is not an image: it is a text file (it starts with 'Shopping list - coffee",
+        absent=("out.jpg",),
+        setup=_text_jpg,
+    ),
+    Row(
+        "output-is-a-folder",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/shoot", *FAST),
+        2,
+        "shoot: output is a folder; give a file name for the output",
+        unchanged=("shoot",),
+    ),
+    Row(
+        "image-over-800-mp",
+        ("transfer", "{d}/huge.png", "{d}/ref.jpg", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "huge.png: photo is 30000x30000 pixels (900 MP); photostyle takes at most 800 MP",
+        absent=("out.jpg",),
+        setup=_huge_png,
+    ),
+    Row(
+        "reference-over-800-mp",
+        ("transfer", "{d}/photo.jpg", "{d}/huge.png", "-o", "{d}/out.jpg", *FAST),
+        2,
+        "huge.png: reference is 30000x30000 pixels",
+        absent=("out.jpg",),
+        setup=_huge_png,
+    ),
+    Row(
+        "float-tiff-with-nan-pixels",
+        ("transfer", "{d}/nan.tif", "{d}/ref.jpg", "-o", "{d}/out.tif", "--quality", "preview"),
+        0,
+        "nan.tif: 4 pixels with NaN or infinite values, filled from the neighbouring pixels",
+        setup=_nan_tiff,
+    ),
+]
 
 # ----------------------------------------------------------------------------------------------- masks
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import OutputError
+from photostyle.errors import OutputError
 
 
 def write_bytes_atomic(
@@ -27,11 +28,15 @@ def write_bytes_atomic(
     PATH is untouched. Used for images (write_image) and the album job's text files alike.
     """
     p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder, not a file; give a file name to write to.")
     if p.exists() and not overwrite:
         raise OutputError(f"{p}: already exists; pass --overwrite to replace it, or choose another name.")
     if not p.parent.is_dir():
         raise OutputError(f"{p}: folder {p.parent} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    remove_stale_temporaries(p)
+    # the writer's pid in the name: a later write knows a temporary whose writer is gone (killed) from a live one
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".part", dir=p.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -48,6 +53,48 @@ def write_bytes_atomic(
             os.unlink(tmp)
         raise
     return p
+
+
+_OLD_STYLE_AGE = 600.0  # seconds: a pid-less temporary (photostyle before the pid was in the name) this old is stale
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries ``.NAME.PID.XXXX.part`` of PATH left by killed writes (their process is gone).
+
+    A write killed by SIGKILL or a power loss leaves its temporary beside the target; the next write to the same
+    target removes it. Temporaries of a live process (another thread or job writing now) are left alone; pid-less
+    ones from older versions go once they are ten minutes old. Returns what was removed.
+    """
+    prefix = f".{path.name}."
+    removed: list[Path] = []
+    try:
+        candidates = [c for c in path.parent.iterdir() if c.name.startswith(prefix) and c.name.endswith(".part")]
+    except OSError:
+        return removed
+    for c in candidates:
+        middle = c.name[len(prefix) : -len(".part")]
+        pid, _, rest = middle.partition(".")
+        try:
+            if pid.isdigit() and rest:
+                stale = not _alive(int(pid))
+            else:
+                stale = time.time() - c.stat().st_mtime > _OLD_STYLE_AGE
+            if stale and c.is_file():
+                c.unlink()
+                removed.append(c)
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's live process (or a pid we cannot ask about): keep its file
+    return True
 
 
 def _umask() -> int:

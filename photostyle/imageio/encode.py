@@ -10,14 +10,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import OutputError
-from .atomic import write_bytes_atomic
-from .photo import _JPEG, _TIFF, WRITE_SUFFIXES, Photo, to_uint
+from photostyle.errors import OutputError
+from photostyle.imageio.atomic import write_bytes_atomic
+from photostyle.imageio.photo import _JPEG, _TIFF, WRITE_SUFFIXES, Photo, to_uint
+from photostyle.imageio.profiles import from_working
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Fail early (before any work) when PATH cannot be written or would be overwritten without permission."""
     p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: output is a folder; give a file name for the output, e.g. {p / 'styled.jpg'}.")
     if p.suffix.lower() not in WRITE_SUFFIXES:
         raise OutputError(f"{p}: cannot write '{p.suffix or '(none)'}' files; use .jpg, .png or .tif.")
     if p.exists() and not overwrite:
@@ -36,7 +39,7 @@ def write_image(
     overwrite: bool = False,
     quality: int = 95,
 ) -> Path:
-    """Encode float RGB PIXELS to PATH atomically, carrying LIKE's ICC profile and EXIF.
+    """Encode float sRGB PIXELS to PATH atomically, converted into LIKE's ICC profile and carrying it and its EXIF.
 
     bit_depth defaults to the source's (16 for 16-bit sources into PNG/TIFF); JPEG is always 8 bit.
     """
@@ -50,6 +53,8 @@ def write_image(
     a = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
     if a.ndim != 3 or a.shape[2] != 3:
         raise OutputError(f"{p}: expected RGB pixels of shape (H, W, 3), got {a.shape}.")
+    if like is not None:
+        a = from_working(a, like.icc_profile)  # sRGB -> the photo's own profile, embedded by _encode
     data = _encode(a, suffix, depth, like, quality)
 
     def add_metadata(tmp: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
+from photostyle.errors import InputError
 
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw", ".nrw", ".raw"}
 READ_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"} | RAW_SUFFIXES
@@ -17,17 +17,19 @@ _TIFF = {".tif", ".tiff"}
 _JPEG = {".jpg", ".jpeg"}
 ORIENTATION_TAG = 0x0112
 
-# Pillow would refuse large camera files as "decompression bombs"; photostyle is meant for them.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+# The one size limit: larger images are refused (before their pixels are decoded) with a line naming both sizes.
+# Pillow's own "decompression bomb" guard is set to it, so Pillow never refuses anything below it.
+MAX_PIXELS = 800_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 @dataclass
 class Photo:
     """An image with what must travel with it to the output."""
 
-    pixels: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    pixels: np.ndarray  # float32 (H, W, 3) in [0, 1], sRGB (converted from icc_profile on reading)
     bit_depth: int = 8  # 8 or 16: the precision of the source file
-    icc_profile: bytes | None = None
+    icc_profile: bytes | None = None  # the file's own profile: write_image converts back into it and embeds it
     exif: bytes | None = None  # raw EXIF block (b"Exif\0\0..."-less TIFF bytes as Pillow gives them)
     xmp: bytes | None = None
     path: Path | None = None

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .photo import ORIENTATION_TAG, Photo
+from photostyle.errors import InputError
+from photostyle.imageio.photo import ORIENTATION_TAG, Photo
 
 # Exif.Image keys that describe the picture (the rest of IFD0 in a RAW file describes the sensor data:
 # strip offsets, CFA pattern, colour matrices ... which would be wrong in the output).

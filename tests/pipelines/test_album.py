@@ -42,7 +42,7 @@ from pipelines.album import (
     run_album,
 )
 from pipelines.album.lut import apply_lut, read_cube
-from tests.dng_writer import write_dng
+from tests.imageio.dng_writer import write_dng
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"

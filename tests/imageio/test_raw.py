@@ -1,4 +1,4 @@
-"""Camera RAW decoding (photostyle/raw.py) on small DNGs written with tifffile."""
+"""Camera RAW decoding (photostyle.imageio.raw, through read_image) on small DNGs written with tifffile."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from PIL import Image, ImageCms
 
 from photostyle.errors import InputError
 from photostyle.imageio import read_image, write_image
-from photostyle.imageio.raw import read_raw
-from tests.dng_writer import write_dng
+from tests.imageio.dng_writer import write_dng
 
 PATCHES = {"grey": (0.5, 0.5, 0.5), "red": (0.8, 0.3, 0.2), "blue": (0.2, 0.4, 0.7)}
 
@@ -44,9 +43,9 @@ def test_decodes_colours_with_the_camera_white_balance(tmp_path: Path) -> None:
 
 def test_no_auto_brightening(tmp_path: Path) -> None:
     dark = write_dng(tmp_path / "dark.dng", patches() * 0.2)
-    means = patch_means(read_raw(dark).pixels)
+    means = patch_means(read_image(dark).pixels)
     np.testing.assert_allclose(means["grey"], 0.1, atol=0.01)  # as exposed, not stretched to the full range
-    assert read_raw(dark).pixels.max() < 0.25
+    assert read_image(dark).pixels.max() < 0.25
 
 
 def test_metadata_orientation_and_profile(tmp_path: Path) -> None:

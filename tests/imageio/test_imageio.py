@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,7 @@ from PIL import Image, ImageCms
 
 from photostyle.errors import InputError, OutputError
 from photostyle.imageio import read_image, write_image
-
-from .conftest import SAMPLES, small
+from tests.conftest import SAMPLES, small
 
 
 def exif_bytes(make: str = "PhotostyleCam") -> bytes:
@@ -106,3 +106,89 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="No space"):
         write_image(tmp_path / "out.tif", np.zeros((20, 20, 3), np.float32))
     assert os.listdir(tmp_path) == []
+
+
+def test_float_tiff_nan_is_repaired_and_hdr_clipping_is_reported(tmp_path) -> None:
+    a = np.tile(np.linspace(0.2, 0.8, 40, dtype=np.float32)[None, :, None], (30, 1, 3))
+    a[10, 10] = np.nan
+    a[5, 20, 1] = np.inf
+    a[20, 30] = [np.nan, 0.5, -np.inf]
+    tifffile.imwrite(tmp_path / "nan.tif", a, photometric="rgb")
+    with pytest.warns(UserWarning, match=r"nan.tif: 3 pixels with NaN or infinite values") as got:
+        p = read_image(tmp_path / "nan.tif")
+    assert len(got) == 1 and np.isfinite(p.pixels).all()
+    np.testing.assert_allclose(p.pixels[10, 10], a[10, 9], atol=0.02)  # from its neighbours, not black
+    hdr = a.copy()
+    hdr[np.isnan(hdr) | np.isinf(hdr)] = 0.5
+    hdr[:2] *= 3.0
+    tifffile.imwrite(tmp_path / "hdr.tif", hdr, photometric="rgb")
+    with pytest.warns(UserWarning, match=r"hdr.tif: \d+ pixels with values outside 0-1.*clipped") as got:
+        p = read_image(tmp_path / "hdr.tif")
+    assert len(got) == 1 and p.pixels.max() == 1.0
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and header chunk: what is read before any pixel."""
+    import struct
+    import zlib
+
+    body = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + body + struct.pack(">I", zlib.crc32(b"IHDR" + body))
+
+
+@pytest.mark.parametrize(("width", "height"), [(30000, 30000), (40000, 50000)])
+def test_images_over_800_mp_are_refused_from_the_header(tmp_path, width: int, height: int) -> None:
+    (tmp_path / "big.png").write_bytes(png_header(width, height))
+    mp = width * height // 1_000_000
+    with pytest.raises(InputError, match=rf"big.png: photo is {width}x{height} pixels \({mp} MP\).*at most 800 MP"):
+        read_image(tmp_path / "big.png", role="photo")
+    # a real (sparse) 900-MP TIFF: refused before its 2.7 GB of pixels are read
+    tifffile.imwrite(tmp_path / "big.tif", shape=(30000, 30000, 3), dtype="uint8", photometric="rgb")
+    with pytest.raises(InputError, match=r"big.tif: image is 30000x30000 pixels \(900 MP\)"):
+        read_image(tmp_path / "big.tif")
+
+
+def test_messages_say_what_the_file_is(tmp_path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.png: photo is an empty file"):
+        read_image(tmp_path / "empty.png", role="photo")
+    (tmp_path / "page.jpg").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>\n" * 20)
+    with pytest.raises(InputError, match="page.jpg: image is not an image: it is a text file .*'<!DOCTYPE html>"):
+        read_image(tmp_path / "page.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(InputError, match="folder.jpg: reference is a folder"):
+        read_image(tmp_path / "folder.jpg", role="reference")
+    with pytest.raises(OutputError, match="folder.jpg: output is a folder; give a file name"):
+        write_image(tmp_path / "folder.jpg", np.zeros((20, 20, 3), np.float32), overwrite=True)
+
+
+def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "out.tif"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from photostyle.imageio import write_bytes_atomic\n"
+            "def hang(tmp):\n    print('writing', flush=True)\n    time.sleep(60)\n"
+            f"write_bytes_atomic({str(target)!r}, b'x' * 100000, before_rename=hang)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = list(tmp_path.glob(".out.tif.*.part"))
+    assert len(left) == 1 and left[0].stat().st_size == 100000
+    other = tmp_path / f".other.tif.{writer.pid}.abcd1234.part"  # another target's: not this write's business
+    other.write_bytes(b"y")
+    live = tmp_path / f".out.tif.{os.getpid()}.abcd1234.part"  # a live writer's (this process): kept
+    live.write_bytes(b"z")
+    write_image(target, np.zeros((20, 20, 3), np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.tif", other.name, live.name])
