@@ -7,7 +7,7 @@ half-written file, and an existing file is only replaced when asked.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +21,13 @@ def write_bytes_atomic(
     *,
     overwrite: bool = False,
     before_rename: Callable[[Path], None] | None = None,
+    mode: int | None = None,
 ) -> Path:
     """Write DATA to PATH through a temporary file beside it and a rename; never replace a file without OVERWRITE.
 
     BEFORE_RENAME(temp_path) may finish the file (metadata) first. On any failure the temporary file is removed and
-    PATH is untouched. Used for images (write_image) and the album job's text files alike.
+    PATH is untouched. MODE: the new file's permissions (default: 0666 less the umask). Used for images
+    (write_image), the album job's text files and the service's private files alike.
     """
     p = Path(path)
     if p.is_dir():
@@ -36,9 +38,12 @@ def write_bytes_atomic(
         raise OutputError(f"{p}: folder {p.parent} does not exist; create it first.")
     remove_stale_temporaries(p)
     # the writer's pid in the name: a later write knows a temporary whose writer is gone (killed) from a live one
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".part", dir=p.parent)
+    # The name is chosen before the file exists and the file is created inside the try: a signal (SIGTERM, Ctrl-C)
+    # arriving at any moment after the creation still reaches the clean-up below.
+    tmp = str(p.parent / f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a new file gets the usual permissions
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(tmp, flags, 0o666 & ~_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -111,14 +116,4 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, overwrite: boo
 def write_private(path: Path, data: bytes) -> None:
     """Write DATA to PATH readable by the user only (0600 in a folder made 0700), atomically; replaces PATH."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if os.name == "posix":
-            os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, data, overwrite=True, mode=0o600)
