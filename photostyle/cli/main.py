@@ -12,6 +12,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Sequence
+from types import FrameType
 
 from photostyle import __version__
 from photostyle.cli import album, demo, gimp, masks, serve, transfer
@@ -38,7 +39,7 @@ class Terminated(BaseException):
     writer's removal of its temporary file) runs on the way out."""
 
 
-def _terminate(signum: int, frame: object) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from photostyle.errors import MaskError
@@ -71,7 +72,7 @@ def region_name(category: str, isthing: bool) -> str:
 
 
 def labels_from_panoptic(
-    panoptic_seg: object,
+    panoptic_seg: np.ndarray | torch.Tensor,
     segments_info: Sequence[dict[str, object]] | None,
     *,
     thing_classes: Sequence[str] = COCO_THING_CLASSES,
@@ -88,7 +89,7 @@ def labels_from_panoptic(
     ``category_id`` indexes ``thing_classes``. Segments are grouped by region name (all trees, grass and
     flowers make one "vegetation" region); labels are numbered by decreasing area.
     """
-    seg = np.asarray(panoptic_seg.cpu().numpy() if hasattr(panoptic_seg, "cpu") else panoptic_seg)  # type: ignore[union-attr]
+    seg = np.asarray(panoptic_seg.cpu().numpy() if isinstance(panoptic_seg, torch.Tensor) else panoptic_seg)
     if seg.ndim != 2:
         raise MaskError(f"panoptic_seg must be an (H, W) map of segment ids, got shape {seg.shape}.")
     seg = seg.astype(np.int64)

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from typing import Any
+from multiprocessing.synchronize import Event as EventType
 
 from photostyle.errors import PhotostyleError
 from photostyle.settings import Settings
@@ -18,7 +18,9 @@ from pipelines.album.worker import AlbumWorker
 
 _POOL_WORKER: AlbumWorker | None = None
 _POOL_SETUP_ERROR: PhotostyleError | None = None
-_POOL_STOP: Any = None  # a multiprocessing Event: set by the parent on Ctrl-C, so queued photos are not started
+_POOL_STOP: EventType | None = (
+    None  # a multiprocessing Event: set by the parent on Ctrl-C, so queued photos are not started
+)
 
 
 def _die_with_parent() -> None:
@@ -30,7 +32,7 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _pool_init(spec: WorkerSpec, stop: Any) -> None:
+def _pool_init(spec: WorkerSpec, stop: EventType) -> None:
     global _POOL_WORKER, _POOL_SETUP_ERROR, _POOL_STOP
     _die_with_parent()
     # Ctrl-C is the parent's to handle: it stops handing out photos and waits for those in progress
