@@ -57,8 +57,22 @@ def make_files(d: Path) -> None:
 
 FAST = ("--quality", "preview", "--masks", "none")
 
+
 # ----------------------------------------------------------------------------------------------- transfer
+def _tall_selection(d: Path) -> None:
+    w, h = Image.open(d / "photo.jpg").size
+    Image.new("L", (h, w), 255).save(d / "sel.png")  # drawn for another shape: would be stretched
+
+
 TRANSFER_ROWS: list[Row] = [
+    Row(
+        "only-mask-of-another-shape",
+        ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/out.png", "--only", "{d}/sel.png", *FAST),
+        2,
+        "another shape",
+        absent=("out.png",),
+        setup=_tall_selection,
+    ),
     Row(
         "output-is-photo",
         ("transfer", "{d}/photo.jpg", "{d}/ref.jpg", "-o", "{d}/photo.jpg", "--overwrite", *FAST),

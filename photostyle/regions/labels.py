@@ -102,9 +102,9 @@ def read_mask(
     else:
         labels = labels_from_colours(arr, source=str(p))
     if size is not None and orientation in _TRANSPOSES and size[0] != size[1]:
-        if _same_aspect((labels.shape[1], labels.shape[0]), (size[1], size[0])):
+        if same_aspect((labels.shape[1], labels.shape[0]), (size[1], size[0])):
             labels = _orient(labels, orientation)
-    if size is not None and not _same_aspect((labels.shape[1], labels.shape[0]), size):
+    if size is not None and not same_aspect((labels.shape[1], labels.shape[0]), size):
         raise MaskError(
             f"{p}: {role} is {labels.shape[1]}x{labels.shape[0]} but its image is {size[0]}x{size[1]}, another "
             "shape; it would be stretched. Draw the mask on the image at its size (or the same shape, scaled)."
@@ -137,7 +137,7 @@ def _orient(labels: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(turned, np.int32)
 
 
-def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+def same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """Whether sizes A and B (width, height) have the same aspect ratio to within a pixel of the smaller one."""
     (aw, ah), (bw, bh) = sorted((a, b), key=lambda s: s[0] * s[1])
     return abs(aw - ah * bw / bh) <= 1.0 + 1e-9 and abs(ah - aw * bh / bw) <= 1.0 + 1e-9

@@ -27,7 +27,7 @@ from scipy import ndimage
 from photostyle.errors import MaskError
 from photostyle.imaging.filters import GuidedFilter, guided_filter
 from photostyle.imaging.resize import resize_to
-from photostyle.regions.labels import resize_labels
+from photostyle.regions.labels import resize_labels, same_aspect
 from photostyle.regions.segmentation import Segmentation
 
 PathLike = str | os.PathLike[str]
@@ -103,6 +103,11 @@ def read_target_mask(path: PathLike, size: tuple[int, int]) -> np.ndarray:
                 "(photostyle masks lists them)."
             )
         sel = rgb.mean(-1) >= 128
+    if not same_aspect((sel.shape[1], sel.shape[0]), size):
+        raise MaskError(
+            f"{p}: the --only mask is {sel.shape[1]}x{sel.shape[0]} but the photo is {size[0]}x{size[1]}, another "
+            "shape; it would be stretched. Draw the mask on the photo at its size (or the same shape, scaled)."
+        )
     if (sel.shape[1], sel.shape[0]) != tuple(size):
         warnings.warn(
             f"{p}: mask is {sel.shape[1]}x{sel.shape[0]} but the photo is {size[0]}x{size[1]}; resized.",
