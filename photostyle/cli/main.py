@@ -34,6 +34,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
+OUT_OF_MEMORY = (
+    "error: not enough memory. Use a smaller working size (--size) or --quality preview, or close other programs."
+)
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: raised in the main thread so that every ``except BaseException`` clean-up (the atomic
     writer's removal of its temporary file) runs on the way out."""
@@ -61,11 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("terminated: stopped; no partial output was left.", file=sys.stderr)
         return 143
     except MemoryError:
-        print(
-            "error: not enough memory. Use a smaller working size (--size) or --quality preview, "
-            "or close other programs.",
-            file=sys.stderr,
-        )
+        print(OUT_OF_MEMORY, file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # torch's allocators (CPU and CUDA) raise RuntimeErrors, not MemoryError
+        if not _out_of_memory(exc):
+            raise
+        print(OUT_OF_MEMORY, file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -12,7 +13,7 @@ from photostyle.cli import main
 from photostyle.imageio import read_image
 from photostyle.regions.labels import colours_from_labels
 
-from ..conftest import small
+from ..conftest import SAMPLES, small
 
 
 def make_photo(path, exif_make: str = "PhotostyleCam") -> None:
@@ -81,3 +82,23 @@ def test_engine_flags_become_settings() -> None:
     assert (s.precision, s.flat_weight) == ("float32", 0.0)
     assert s.scales == (256, 400, 500) and s.iterations == (30, 8, 21)  # coarser scales kept below --size
     assert settings_from_args(p.parse_args([])).precision == "auto"
+
+
+def test_out_of_memory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A real allocation failure (the address space capped at 4 GB) in torch's allocator: one line, exit 2."""
+    import resource
+
+    Image.open(SAMPLES / "chelsea.png").convert("RGB").resize((2400, 1600)).save(tmp_path / "big.png")
+    Image.open(SAMPLES / "rocket.jpg").convert("RGB").save(tmp_path / "ref.jpg")
+    out = tmp_path / "out.png"
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    cmd = [sys.executable, "-m", "photostyle", "transfer", str(tmp_path / "big.png"), str(tmp_path / "ref.jpg")]
+    cmd += ["-o", str(out), "--masks", "none", "--size", "2400", "--iterations", "2", "-q", "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=cap, timeout=600)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: not enough memory. Use a smaller working size")
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
