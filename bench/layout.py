@@ -17,6 +17,7 @@ from .common import ROOT as HERE
 
 
 def modules(root: Path) -> dict[str, Path]:
+    """{dotted name: file} of every module of photostyle/ and pipelines/ (a package is its __init__.py)."""
     out = {}
     for pkg in ("photostyle", "pipelines"):
         for f in sorted((root / pkg).rglob("*.py")):
@@ -37,6 +38,7 @@ def unit(module: str, mods: dict[str, Path]) -> str:
 
 
 def imports(module: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """The modules of MODS that MODULE (at PATH) imports anywhere, inside functions too, relative ones resolved."""
     tree = ast.parse(path.read_text())
     is_pkg = path.name == "__init__.py"
     found: set[str] = set()

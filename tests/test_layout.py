@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.layout import imports, modules
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("photostyle", "pipelines")
 MAX_LINES = 600
 
 # Layers, lowest first. A module may import its own package (e.g. photostyle.regions.*) or anything of a lower
@@ -33,18 +34,7 @@ LAYERS: dict[str, int] = {
 }
 
 
-def _modules() -> dict[str, Path]:
-    out = {}
-    for pkg in PACKAGES:
-        for f in sorted((ROOT / pkg).rglob("*.py")):
-            parts = list(f.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            out[".".join(parts)] = f
-    return out
-
-
-MODULES = _modules()
+MODULES = modules(ROOT)
 
 
 def _unit(module: str) -> str:
@@ -57,36 +47,7 @@ def _unit(module: str) -> str:
     return best
 
 
-def _imports(module: str, path: Path) -> set[str]:
-    """Project modules MODULE imports anywhere in its body (relative imports resolved)."""
-    tree = ast.parse(path.read_text(), str(path))
-    is_pkg = path.name == "__init__.py"
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".") if is_pkg else module.split(".")[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
-        else:
-            continue
-        for name in names:
-            # the longest project module that NAME is or lies in
-            parts = name.split(".")
-            for i in range(len(parts), 0, -1):
-                cand = ".".join(parts[:i])
-                if cand in MODULES:
-                    if cand != module:
-                        out.add(cand)
-                    break
-    return out
-
-
-GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+GRAPH = {m: imports(m, p, MODULES) for m, p in MODULES.items()}
 
 
 def test_arrows_only_go_down() -> None:
@@ -176,5 +137,5 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     """The import reader finds imports inside functions and resolves relative ones (so the rules above can fail)."""
     f = tmp_path / "mod.py"
     f.write_text("def f():\n    from ..pipeline import transfer\n    import photostyle.cli\n")
-    found = _imports("photostyle.engine.mod", f)
+    found = imports("photostyle.engine.mod", f, MODULES)
     assert found == {"photostyle.pipeline", "photostyle.cli"}
