@@ -132,10 +132,10 @@ def transfer_files(
     from photostyle.regions.targeting import read_target_mask, target_mask_files
 
     s = settings or Settings()
-    inputs: list[tuple[str, PathLike | None]] = [("photo", photo), ("reference", reference)]
-    inputs += [("photo mask", photo_mask), ("reference mask", reference_mask)]
-    inputs += [(f"reference of region {k}", path) for k, path in s.region_reference]
-    inputs += [("--only mask", f) for f in target_mask_files(only)]
+    inputs: list[tuple[str, PathLike | None]] = [("the photo", photo), ("the reference", reference)]
+    inputs += [("the photo mask", photo_mask), ("the reference mask", reference_mask)]
+    inputs += [(f"the reference of region {k}", path) for k, path in s.region_reference]
+    inputs += [("the --only mask", f) for f in target_mask_files(only)]
     check_not_input(output, inputs)  # before anything else: never write over what the run reads
     out = imageio.check_output_path(output, overwrite=overwrite)
     check_folder_writable(out.parent)

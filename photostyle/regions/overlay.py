@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from scipy import ndimage
 
 from photostyle.errors import OutputError
 from photostyle.imageio import write_bytes_atomic
+from photostyle.imageio.guard import check_folder_writable, check_not_inputs
 from photostyle.regions.labels import colours_from_labels, resize_labels
 from photostyle.regions.segmentation import MAX_REGIONS, PathLike, Segmentation
 
@@ -53,13 +53,6 @@ def _png(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def check_mask_outputs(out_dir: PathLike, *, overwrite: bool = False, inputs: Sequence[PathLike] = ()) -> list[Path]:
     """The paths ``write_masks`` writes into OUT_DIR, checked before any work: OUT_DIR is a folder (or can be made)
     that can be written, none of the files is one of INPUTS (refused even with OVERWRITE), and none exists unless
@@ -68,21 +61,11 @@ def check_mask_outputs(out_dir: PathLike, *, overwrite: bool = False, inputs: Se
     if d.exists() and not d.is_dir():
         raise OutputError(f"{d}: exists and is not a folder; choose another -o.")
     paths = [d / n for n in MASK_FILES]
-    for p in paths:
-        for i in inputs:
-            if _same_file(p, Path(i)):
-                raise OutputError(
-                    f"{p}: is an input of this run ({i}); writing the masks there would replace it. "
-                    "Choose another -o folder."
-                )
+    check_not_inputs(paths, [(f"the input {i}", i) for i in inputs], fix="Choose another -o folder.")
     clash = [p.name for p in paths if p.exists() or p.is_symlink()]
     if clash and not overwrite:
         raise OutputError(f"{d}: already holds {', '.join(clash)}; pass --overwrite to replace them.")
-    existing = d
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{existing}: this folder cannot be written; choose another -o or fix its permissions.")
+    check_folder_writable(d, what="masks output", create=True)
     return paths
 
 

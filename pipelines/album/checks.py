@@ -1,50 +1,24 @@
 """The album's outputs checked before any work: none of them is an input, their folders can be written, and the
-disk has room for them. Each failure is one ``OutputError`` that says what to do."""
+disk has room for them (photostyle.imageio.guard's checks, with the album's words). Each failure is one
+``OutputError`` that says what to do."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from photostyle.errors import OutputError
+from photostyle.imageio.guard import check_folder_writable, check_free_space
+from photostyle.imageio.guard import check_not_inputs as _check_not_inputs
 
 SHEET_BYTES = 4 << 20  # room for the manifest, the contact sheet and its thumbnails
-
-
-def _identity(p: Path) -> set[object]:
-    """What makes P the same file as another: its resolved path, and its device and inode when it exists."""
-    ids: set[object] = {str(p.resolve())}
-    try:
-        st = p.stat()
-        ids.add((st.st_dev, st.st_ino))
-    except OSError:
-        pass
-    return ids
 
 
 def check_not_inputs(outputs: Iterable[Path], photos: Iterable[Path], reference: Path) -> None:
     """Refuse (even with --overwrite) any output that is a photo of the shoot or the reference: by path, through a
     symbolic link, or as the same file (a hard link)."""
-    inputs: dict[object, str] = {}
-    for p in photos:
-        inputs.update(dict.fromkeys(_identity(p), f"the photo {p}"))
-    inputs.update(dict.fromkeys(_identity(reference), f"the reference {reference}"))
-    for out in outputs:
-        for key in _identity(out):
-            if key in inputs:
-                raise OutputError(
-                    f"{out}: is an input of this album ({inputs[key]}); the album never writes over its inputs, "
-                    "even with --overwrite. Choose another output folder, --name or --look."
-                )
-
-
-def _existing_folder(p: Path) -> Path:
-    folder = p.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
+    inputs = [(f"the photo {p}", p) for p in photos] + [(f"the reference {reference}", reference)]
+    _check_not_inputs(outputs, inputs, what="this album", fix="Choose another output folder, --name or --look.")
 
 
 def check_writable(out_dir: Path, export_lut: Path | None, needed: int) -> None:
@@ -55,19 +29,9 @@ def check_writable(out_dir: Path, export_lut: Path | None, needed: int) -> None:
             raise OutputError(f"{lut}: is a folder; give --export-lut a file name ending in .cube.")
         if not lut.parent.is_dir():
             raise OutputError(f"{lut}: folder {lut.parent} does not exist; create it first or choose another path.")
-        if not os.access(lut.parent, os.W_OK | os.X_OK):
-            raise OutputError(f"{lut}: folder {lut.parent} cannot be written; choose a folder you can write to.")
-    folder = _existing_folder(out_dir)
-    if not folder.is_dir():
-        raise OutputError(f"{out_dir}: {folder} is not a folder; choose an output folder.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{out_dir}: cannot be written (read-only); choose a folder you can write to.")
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise OutputError(
-            f"{out_dir}: not enough free space ({free / 1e6:.1f} MB free, about {needed / 1e6:.1f} MB needed); "
-            "free some space or choose another output folder."
-        )
+        check_folder_writable(lut.parent, what="--export-lut")
+    check_folder_writable(out_dir, what="album output", create=True)
+    check_free_space(out_dir, needed, what="the album's outputs")
 
 
 def needed_bytes(inputs: Iterable[Path], *, tiff: bool) -> int:
