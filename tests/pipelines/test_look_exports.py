@@ -17,6 +17,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from photostyle.imageio import read_image, to_uint
 from photostyle.imaging.resize import resize_longest
 from photostyle.settings import Settings
 from pipelines.album import AlbumOptions, export_names, run_album, write_look_exports
+from pipelines.album.editors import DARKTABLE, RAWTHERAPEE, render_darktable, render_rawtherapee
 from pipelines.album.exports import LUT3D_PATH_BYTES, export_stem, hald_clut, lut3d_params
 from pipelines.album.lut import apply_lut, colour_stats, look_lut, read_cube
 
@@ -42,8 +44,16 @@ def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(color.deltaE_ciede2000(color.rgb2lab(a), color.rgb2lab(b)))
 
 
+class Look(NamedTuple):
+    dir: Path
+    photo: Path
+    pixels: np.ndarray
+    files: dict[str, Path]
+    ours: np.ndarray
+
+
 @pytest.fixture(scope="module")
-def look(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def look(tmp_path_factory: pytest.TempPathFactory) -> Look:
     """A 200-px photo (8-bit PNG), the look of coffee.png as exports, and photostyle's own rendering of it."""
     d = tmp_path_factory.mktemp("look")
     photo = resize_longest(read_image(SAMPLES / "chelsea.png").pixels, 200)
@@ -53,7 +63,7 @@ def look(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     files = write_look_exports(d / "exports", look_lut(colour_stats(pixels), colour_stats(ref)), LOOK)
     ours = apply_lut(read_cube(files["cube"]), pixels)
     assert delta_e(pixels, ours).mean() > 10, "the look must change the photo for the comparison to mean anything"
-    return {"dir": d, "photo": d / "photo.png", "pixels": pixels, "files": files, "ours": ours}
+    return Look(d, d / "photo.png", pixels, files, ours)
 
 
 # ------------------------------------------------------------------------------------------------ the files
@@ -78,8 +88,8 @@ def test_the_hald_clut_of_an_identity_lut_is_the_identity_pattern() -> None:
     np.testing.assert_allclose(hald, expected, atol=1e-6)
 
 
-def test_the_exports_on_disk(look: dict[str, object]) -> None:
-    files: dict[str, Path] = look["files"]  # type: ignore[assignment]
+def test_the_exports_on_disk(look: Look) -> None:
+    files = look.files
     assert sorted(p.name for p in files["cube"].parent.iterdir()) == sorted(export_names(LOOK).values())
     hald = read_image(files["hald"])
     assert hald.pixels.shape == (512, 512, 3) and hald.bit_depth == 16
@@ -178,45 +188,20 @@ def ensure_tool(binary: str, package: str) -> str:
     return shutil.which(binary) or binary
 
 
-def render_darktable(dtstyle: Path, cube: Path, photo: Path, out: Path, work: Path) -> subprocess.CompletedProcess:
-    """PHOTO through darktable-cli with the style DTSTYLE only, its .cube in a LUT folder, as a user installs it:
-    a fresh config folder, the style imported (Lua), the LUT folder set, no default workflow modules."""
-    binary = ensure_tool("darktable-cli", "darktable")
-    luts = work / "luts"
-    luts.mkdir(parents=True, exist_ok=True)
-    shutil.copy(cube, luts / cube.name)
-    style = ET.parse(dtstyle).getroot().findtext("info/name")
-    lua = f'local dt = require "darktable"; dt.styles.import({str(dtstyle)!r})'
-    cmd = [binary, str(photo), str(out), "--style", str(style), "--core", "--configdir", str(work / "config"),
-           "--cachedir", str(work / "cache"), "--conf", f"plugins/darkroom/lut3d/def_path={luts}",
-           "--conf", "plugins/darkroom/workflow=none", "--luacmd", lua]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, HOME=str(work)))
-
-
-def render_rawtherapee(pp3: Path, photo: Path, out: Path, work: Path) -> subprocess.CompletedProcess:
-    """PHOTO through rawtherapee-cli with the profile PP3 over RawTherapee's neutral values (no -d), 16-bit PNG."""
-    binary = ensure_tool("rawtherapee-cli", "rawtherapee")
-    work.mkdir(parents=True, exist_ok=True)
-    cmd = [binary, "-q", "-a", "-Y", "-o", str(out), "-n", "-b16", "-p", str(pp3), "-c", str(photo)]
-    env = dict(os.environ, HOME=str(work), XDG_CONFIG_HOME=str(work / ".config"))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-
-
-def test_darktable_renders_the_style_like_photostyle(look: dict[str, object]) -> None:
-    files: dict[str, Path] = look["files"]  # type: ignore[assignment]
-    d: Path = look["dir"]  # type: ignore[assignment]
-    out = d / "darktable.png"
-    r = render_darktable(files["dtstyle"], files["cube"], look["photo"], out, d / "dt")  # type: ignore[arg-type]
+def test_darktable_renders_the_style_like_photostyle(look: Look) -> None:
+    out = look.dir / "darktable.png"
+    binary = ensure_tool(DARKTABLE, "darktable")
+    f = look.files
+    r = render_darktable(f["dtstyle"], f["cube"], look.photo, out, look.dir / "dt", binary=binary)
     assert r.returncode == 0 and out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
-    de = delta_e(look["ours"], read_image(out).pixels)  # type: ignore[arg-type]
+    de = delta_e(look.ours, read_image(out).pixels)
     assert de.mean() <= MAX_MEAN_DE, (de.mean(), np.percentile(de, 95))
 
 
-def test_rawtherapee_renders_the_profile_like_photostyle(look: dict[str, object]) -> None:
-    files: dict[str, Path] = look["files"]  # type: ignore[assignment]
-    d: Path = look["dir"]  # type: ignore[assignment]
-    out = d / "rawtherapee.png"
-    r = render_rawtherapee(files["pp3"], look["photo"], out, d / "rt")  # type: ignore[arg-type]
+def test_rawtherapee_renders_the_profile_like_photostyle(look: Look) -> None:
+    out = look.dir / "rawtherapee.png"
+    binary = ensure_tool(RAWTHERAPEE, "rawtherapee")
+    r = render_rawtherapee(look.files["pp3"], look.photo, out, look.dir / "rt", binary=binary)
     assert r.returncode == 0 and out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
-    de = delta_e(look["ours"], read_image(out).pixels)  # type: ignore[arg-type]
+    de = delta_e(look.ours, read_image(out).pixels)
     assert de.mean() <= MAX_MEAN_DE, (de.mean(), np.percentile(de, 95))
