@@ -3,7 +3,7 @@ the exports (tests/pipelines/test_look_exports.py, bench/exports.py).
 
 - darktable (``darktable-cli``, 4.2): a fresh config folder, the .dtstyle imported (through darktable's Lua API),
   the .cube copied into a LUT folder that ``plugins/darkroom/lut3d/def_path`` names, no default workflow modules,
-  the photo exported with ``--style``;
+  the photo exported with ``--style`` (a 16-bit PNG);
 - RawTherapee (``rawtherapee-cli``, 5.9): the .pp3 over RawTherapee's neutral values (``-p`` without ``-d``), a
   fresh home folder, a 16-bit PNG out.
 
@@ -48,7 +48,8 @@ def render_darktable(
     lua = f'local dt = require "darktable"; dt.styles.import({str(dtstyle.absolute())!r})'
     cmd = [binary, str(photo), str(out), "--style", style, "--core", "--configdir", str(work / "config"),
            "--cachedir", str(work / "cache"), "--conf", f"plugins/darkroom/lut3d/def_path={luts.absolute()}",
-           "--conf", "plugins/darkroom/workflow=none", "--luacmd", lua]  # fmt: skip
+           "--conf", "plugins/darkroom/workflow=none", "--conf", "plugins/imageio/format/png/bpp=16",
+           "--luacmd", lua]  # fmt: skip
     env = dict(os.environ, HOME=str(work.absolute()))
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
