@@ -442,6 +442,11 @@ def _album_lut_is_folder(d: Path) -> None:
     (d / "look.cube").mkdir()
 
 
+def _album_look_file_links_ref(d: Path) -> None:
+    (d / "looks").mkdir()
+    (d / "looks" / "photostyle-ref.pp3").symlink_to(d / "ref.jpg")  # the look is named after ref.jpg
+
+
 ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST[:2], "-q")
 ALBUM_ROWS: list[Row] = [
     Row(
@@ -485,6 +490,39 @@ ALBUM_ROWS: list[Row] = [
         "is a folder",
         absent=("out",),
         setup=_album_lut_is_folder,
+    ),
+    Row(
+        "album-look-dir-is-a-file",
+        (*ALBUM, "--export-look", "{d}/ref.jpg", "--overwrite"),
+        2,
+        "is a file, not a folder",
+        unchanged=("ref.jpg",),
+        absent=("out",),
+    ),
+    Row(
+        "album-look-dir-in-the-shoot",
+        (*ALBUM, "--export-look", "{d}/shoot/looks"),
+        2,
+        "is inside the shoot folder",
+        unchanged=("shoot",),
+        absent=("out", "shoot/looks"),
+    ),
+    Row(
+        "album-look-file-links-to-the-reference",
+        (*ALBUM, "--export-look", "{d}/looks", "--overwrite"),
+        2,
+        "is an input of this album",
+        unchanged=("ref.jpg", "looks"),
+        absent=("out",),
+        setup=_album_look_file_links_ref,
+    ),
+    Row(
+        "album-look-dir-read-only",
+        (*ALBUM, "--export-look", "{d}/ro/looks"),
+        2,
+        "cannot be written",
+        absent=("out", "ro/looks"),
+        setup=_read_only_folder,
     ),
 ]
 

@@ -33,6 +33,7 @@ def options_from_args(a: argparse.Namespace) -> AlbumOptions:
         contact_sheet=not a.no_contact_sheet,
         export_lut=Path(a.export_lut) if a.export_lut else None,
         lut_size=a.lut_size,
+        export_look=Path(a.export_look) if a.export_look else None,
         progress=not a.quiet,
     )
 
@@ -59,7 +60,7 @@ def _cmd_album(a: argparse.Namespace) -> int:
         f"(of {summary.total}) in {summary.seconds:.1f}s -> {o.out_dir}",
         file=err,
     )
-    for p in (*(summary.contact_sheet or ()), summary.lut):
+    for p in (*(summary.contact_sheet or ()), summary.lut, *summary.look_exports):
         if p is not None:
             print(p)
     return summary.exit_status
@@ -88,6 +89,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ray-cpus-per-worker", type=float, help="CPUs each Ray worker reserves (default: --threads or 1)")
     p.add_argument("--ray-gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves")
     p.add_argument("--export-lut", metavar="LOOK.cube", help="also write the look's global colour part as a 3D LUT")
+    p.add_argument(
+        "--export-look",
+        metavar="DIR",
+        help="also write the look's global colour part for other editors into DIR: a .cube, a darktable style "
+        "(.dtstyle, lut3d) and a RawTherapee profile (.pp3) with its Hald CLUT (.png)",
+    )
     p.add_argument("--lut-size", type=int, default=33, help="LUT grid points per channel (%(default)s)")
     p.add_argument("--no-contact-sheet", action="store_true", help="skip contact-sheet.html/.png and thumbnails")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -18,10 +18,12 @@ its own model) or on Ray (--ray ADDRESS, see pipelines/album/ray_runner.py); all
 
 Modules: ``options`` (what a run is given and returns), ``plan`` (what a run does, decided before any work),
 ``manifest`` (the record of the work), ``worker`` (one photo), ``local`` (this process or a process pool),
-``ray_runner`` (Ray), ``job`` (``run_album``), ``lut`` and ``contact_sheet``. The CLI is ``photostyle.cli.album``.
+``ray_runner`` (Ray), ``job`` (``run_album``), ``lut``, ``exports`` (the look for darktable and RawTherapee)
+and ``contact_sheet``. The CLI is ``photostyle.cli.album``.
 """
 
-from pipelines.album.job import export_lut, run_album
+from pipelines.album.exports import export_names, write_look_exports
+from pipelines.album.job import album_lut, export_look, export_lut, run_album
 from pipelines.album.local import run_local, worker_threads
 from pipelines.album.manifest import (
     Journal,
@@ -62,7 +64,10 @@ __all__ = [
     "WorkerSpec",
     "comparable",
     "discover",
+    "album_lut",
+    "export_look",
     "export_lut",
+    "export_names",
     "journal_files",
     "output_name",
     "plan_album",
@@ -73,4 +78,5 @@ __all__ = [
     "settings_key",
     "sha256_file",
     "worker_threads",
+    "write_look_exports",
 ]

@@ -21,8 +21,15 @@ def check_not_inputs(outputs: Iterable[Path], photos: Iterable[Path], reference:
     _check_not_inputs(outputs, inputs, what="this album", fix="Choose another output folder, --name or --look.")
 
 
-def check_writable(out_dir: Path, export_lut: Path | None, needed: int) -> None:
-    """OUT_DIR (or the folder it will be made in) and the LUT's folder can be written, with NEEDED bytes free."""
+def check_writable(out_dir: Path, export_lut: Path | None, needed: int, *, export_look: Path | None = None) -> None:
+    """OUT_DIR (or the folder it will be made in), the LUT's folder and the --export-look folder (or the folder it
+    will be made in) can be written, with NEEDED bytes free."""
+    if export_look is not None:
+        look_folder = _existing_folder(Path(export_look))
+        if not look_folder.is_dir():
+            raise OutputError(f"{export_look}: {look_folder} is not a folder; give --export-look a folder.")
+        if not os.access(look_folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{export_look}: cannot be written (read-only); choose a folder you can write to.")
     if export_lut is not None:
         lut = Path(export_lut)
         if lut.is_dir():

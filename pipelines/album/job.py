@@ -9,10 +9,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from photostyle.errors import OutputError, PhotostyleError
 from photostyle.imageio.atomic import write_text_atomic
 from photostyle.imaging.resize import resize_longest
 from pipelines.album.contact_sheet import SHEET_DIR, write_contact_sheet
+from pipelines.album.exports import write_look_exports
 from pipelines.album.local import run_local, worker_threads
 from pipelines.album.lut import colour_stats, look_lut, pool_stats, write_cube
 from pipelines.album.manifest import Manifest, now, read_manifest
@@ -127,6 +130,12 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
             except PhotostyleError as exc:
                 summary.failed += 1
                 summary.failures.append((str(o.export_lut), str(exc)))
+        if o.export_look is not None and not summary.interrupted:
+            try:
+                summary.look_exports = export_look(o, plan, entries)
+            except PhotostyleError as exc:
+                summary.failed += 1
+                summary.failures.append((str(o.export_look), str(exc)))
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -135,9 +144,7 @@ def export_lut(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> Path:
     """Write the album's global look as a .cube (unchanged content is not rewritten; a different one needs
     --overwrite)."""
     path = Path(o.export_lut or "look.cube")
-    source = pool_stats(e["colour_stats"] for e in entries if e.get("status") == "done" and e.get("colour_stats"))
-    target = colour_stats(resize_longest(plan.reference.pixels, o.settings.scales[-1]))
-    lut = look_lut(source, target, o.lut_size)
+    lut = album_lut(o, plan, entries)
     if path.exists():
         # write beside, compare, then replace or refuse: an identical LUT from a resumed run is not an error
         tmp = write_cube(path.with_name(f".{path.name}.new.cube"), lut, title=plan.look, overwrite=True)
@@ -151,6 +158,21 @@ def export_lut(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return write_cube(path, lut, title=plan.look)
+
+
+def album_lut(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> np.ndarray:
+    """The album's global look as a (lut_size,)*3 table: the pooled colour statistics of its styled photos carried
+    onto the reference's."""
+    source = pool_stats(e["colour_stats"] for e in entries if e.get("status") == "done" and e.get("colour_stats"))
+    target = colour_stats(resize_longest(plan.reference.pixels, o.settings.scales[-1]))
+    return look_lut(source, target, o.lut_size)
+
+
+def export_look(o: AlbumOptions, plan: Plan, entries: Iterable[Entry]) -> tuple[Path, ...]:
+    """Write the album's global look for other editors into --export-look DIR (see pipelines.album.exports)."""
+    folder = Path(o.export_look or "look")
+    files = write_look_exports(folder, album_lut(o, plan, entries), plan.look, overwrite=o.overwrite or o.redo)
+    return tuple(files.values())
 
 
 def _stopped(path: Path, exc: OSError) -> OutputError:

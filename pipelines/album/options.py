@@ -47,6 +47,7 @@ class AlbumOptions:
     contact_sheet: bool = True
     export_lut: Path | None = None
     lut_size: int = 33
+    export_look: Path | None = None  # a folder: the look as .cube, darktable style, RawTherapee profile + Hald CLUT
     progress: bool = True
 
 
@@ -88,6 +89,7 @@ class AlbumSummary:
     manifest: Path | None = None
     contact_sheet: tuple[Path, Path] | None = None
     lut: Path | None = None
+    look_exports: tuple[Path, ...] = ()
     interrupted: bool = False
 
     @property

@@ -11,6 +11,7 @@ from photostyle import __version__, imageio
 from photostyle.errors import InputError, OutputError, SettingsError
 from photostyle.imageio import Photo
 from pipelines.album.checks import check_not_inputs, check_writable, needed_bytes
+from pipelines.album.exports import export_names
 from pipelines.album.manifest import read_manifest, settings_key, sha256_file
 from pipelines.album.options import MANIFEST_NAME, WRITING, AlbumOptions, Entry, PhotoTask, error_entry
 
@@ -96,6 +97,14 @@ def plan_album(o: AlbumOptions) -> Plan:
             raise SettingsError(f"{o.export_lut}: a 3D LUT is written as a .cube file; give a name ending in .cube.")
         if not 2 <= o.lut_size <= 256:
             raise SettingsError(f"--lut-size must be between 2 and 256, not {o.lut_size}.")
+    if o.export_look is not None:
+        look_dir = Path(o.export_look)
+        if (look_dir.exists() or look_dir.is_symlink()) and not look_dir.is_dir():
+            raise OutputError(
+                f"{look_dir}: is a file, not a folder; give --export-look a folder (it is made if missing)."
+            )
+        if _is_inside(look_dir, shoot):
+            raise OutputError(f"{look_dir}: is inside the shoot folder {shoot}; write the exports somewhere else.")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; choose an output folder.")
     if not 1 <= o.jpeg_quality <= 100:
@@ -126,6 +135,8 @@ def plan_album(o: AlbumOptions) -> Plan:
     outputs = [out_dir / n for n in names]
     if o.export_lut is not None:
         outputs.append(Path(o.export_lut))
+    if o.export_look is not None:
+        outputs += [Path(o.export_look) / n for n in export_names(look).values()]
     check_not_inputs(outputs, photos, Path(o.reference))
     previous = read_manifest(out_dir / MANIFEST_NAME, warn=True)
     tasks, kept, refused, actions = [], [], [], []
@@ -168,5 +179,6 @@ def plan_album(o: AlbumOptions) -> Plan:
             tasks.append(task)
             actions.append(("overwrite" if out.exists() else "write", rel, name))
     if not o.dry_run:
-        check_writable(out_dir, o.export_lut, needed_bytes((Path(t.input) for t in tasks), tiff=o.tiff))
+        needed = needed_bytes((Path(t.input) for t in tasks), tiff=o.tiff)
+        check_writable(out_dir, o.export_lut, needed, export_look=o.export_look)
     return Plan(tasks, kept, refused, actions, reference, run_fields, look)
