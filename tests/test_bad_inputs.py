@@ -511,7 +511,7 @@ ALBUM_ROWS: list[Row] = [
         "album-look-file-links-to-the-reference",
         (*ALBUM, "--export-look", "{d}/looks", "--overwrite"),
         2,
-        "is an input of this album",
+        "an input of this album",
         unchanged=("ref.jpg", "looks"),
         absent=("out",),
         setup=_album_look_file_links_ref,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from photostyle.errors import OutputError
-from photostyle.imageio.guard import check_folder_writable, check_free_space
+from photostyle.imageio.guard import check_folder_writable, check_free_space, existing_folder
 from photostyle.imageio.guard import check_not_inputs as _check_not_inputs
 
 SHEET_BYTES = 4 << 20  # room for the manifest, the contact sheet and its thumbnails
@@ -25,11 +25,10 @@ def check_writable(out_dir: Path, export_lut: Path | None, needed: int, *, expor
     """OUT_DIR (or the folder it will be made in), the LUT's folder and the --export-look folder (or the folder it
     will be made in) can be written, with NEEDED bytes free."""
     if export_look is not None:
-        look_folder = _existing_folder(Path(export_look))
+        look_folder = existing_folder(export_look)
         if not look_folder.is_dir():
             raise OutputError(f"{export_look}: {look_folder} is not a folder; give --export-look a folder.")
-        if not os.access(look_folder, os.W_OK | os.X_OK):
-            raise OutputError(f"{export_look}: cannot be written (read-only); choose a folder you can write to.")
+        check_folder_writable(export_look, what="--export-look", create=True)
     if export_lut is not None:
         lut = Path(export_lut)
         if lut.is_dir():
