@@ -9,6 +9,7 @@ from pathlib import Path
 from photostyle.cli.common import add_settings_args, settings_from_args
 from photostyle.errors import SettingsError
 from pipelines.album import DEFAULT_TEMPLATE, AlbumOptions, run_album
+from pipelines.album.normalize import MODES
 
 
 def options_from_args(a: argparse.Namespace) -> AlbumOptions:
@@ -34,6 +35,7 @@ def options_from_args(a: argparse.Namespace) -> AlbumOptions:
         export_lut=Path(a.export_lut) if a.export_lut else None,
         lut_size=a.lut_size,
         progress=not a.quiet,
+        normalize=a.normalize,
     )
 
 
@@ -89,6 +91,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ray-gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker reserves")
     p.add_argument("--export-lut", metavar="LOOK.cube", help="also write the look's global colour part as a 3D LUT")
     p.add_argument("--lut-size", type=int, default=33, help="LUT grid points per channel (%(default)s)")
+    p.add_argument(
+        "--normalize",
+        nargs="?",
+        const="both",
+        choices=MODES,
+        metavar="{exposure,wb,both}",
+        help="before the look, bring every photo to the shoot's common exposure and/or white balance, estimated "
+        "in linear light from the regions that match between photos of the same scene (a median over tiles); "
+        "photos matching no other are left as shot; the correction is recorded in the manifest. Without a value: "
+        "both. Off by default",
+    )
     p.add_argument("--no-contact-sheet", action="store_true", help="skip contact-sheet.html/.png and thumbnails")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_settings_args(p)

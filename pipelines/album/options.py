@@ -48,6 +48,7 @@ class AlbumOptions:
     export_lut: Path | None = None
     lut_size: int = 33
     progress: bool = True
+    normalize: str | None = None  # None (off), "exposure", "wb" or "both": the shoot's drift corrected first
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class PhotoTask:
     overwrite: bool
     jpeg_quality: int = 95
     thumbnails: bool = True
+    normalize: dict[str, Any] | None = None  # {"mode", "ev", "wb", "matched"}: applied before the look (None: off)
 
 
 @dataclass(frozen=True)
