@@ -9,6 +9,7 @@ from pathlib import Path
 from photostyle.cli.common import add_settings_args, settings_from_args
 from photostyle.errors import SettingsError
 from pipelines.album import DEFAULT_TEMPLATE, AlbumOptions, run_album
+from pipelines.album.normalize import MODES
 
 
 def options_from_args(a: argparse.Namespace) -> AlbumOptions:
@@ -35,6 +36,7 @@ def options_from_args(a: argparse.Namespace) -> AlbumOptions:
         lut_size=a.lut_size,
         export_look=Path(a.export_look) if a.export_look else None,
         progress=not a.quiet,
+        normalize=a.normalize,
     )
 
 
@@ -96,6 +98,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(.dtstyle, lut3d) and a RawTherapee profile (.pp3) with its Hald CLUT (.png)",
     )
     p.add_argument("--lut-size", type=int, default=33, help="LUT grid points per channel (%(default)s)")
+    p.add_argument(
+        "--normalize",
+        nargs="?",
+        const="both",
+        choices=MODES,
+        metavar="{exposure,wb,both}",
+        help="before the look, bring every photo to the shoot's common exposure and/or white balance, estimated "
+        "in linear light from the regions that match between photos of the same scene (a median over tiles); "
+        "photos matching no other are left as shot; the correction is recorded in the manifest. Without a value: "
+        "both. Off by default",
+    )
     p.add_argument("--no-contact-sheet", action="store_true", help="skip contact-sheet.html/.png and thumbnails")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_settings_args(p)

@@ -49,6 +49,7 @@ class AlbumOptions:
     lut_size: int = 33
     export_look: Path | None = None  # a folder: the look as .cube, darktable style, RawTherapee profile + Hald CLUT
     progress: bool = True
+    normalize: str | None = None  # None (off), "exposure", "wb" or "both": the shoot's drift corrected first
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class PhotoTask:
     overwrite: bool
     jpeg_quality: int = 95
     thumbnails: bool = True
+    normalize: dict[str, Any] | None = None  # {"mode", "ev", "wb", "matched"}: applied before the look (None: off)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from photostyle import __version__, imageio
 from photostyle.errors import InputError, OutputError, SettingsError
 from photostyle.imageio import Photo
+from photostyle.imaging.exposure import Mode
 from pipelines.album.checks import check_not_inputs, check_writable, needed_bytes
 from pipelines.album.exports import export_names
 from pipelines.album.manifest import read_manifest, settings_key, sha256_file
+from pipelines.album.normalize import MODES, normalise_shoot
 from pipelines.album.options import MANIFEST_NAME, WRITING, AlbumOptions, Entry, PhotoTask, error_entry
 
 
@@ -58,9 +62,12 @@ class Plan:
     reference: Photo
     run_fields: Entry
     look: str
+    normalize_seconds: float = 0.0  # the --normalize statistics pass
 
 
-def _up_to_date(prev: Entry | None, src: Path, out: Path, run_fields: Entry) -> tuple[bool, str]:
+def _up_to_date(
+    prev: Entry | None, src: Path, out: Path, run_fields: Entry, normalize: Entry | None = None
+) -> tuple[bool, str]:
     if prev is None:
         return False, "no finished entry for it in the manifest"
     if prev.get("status") != "done":
@@ -69,6 +76,8 @@ def _up_to_date(prev: Entry | None, src: Path, out: Path, run_fields: Entry) -> 
         return False, "made with another reference"
     if settings_key(prev.get("settings", {})) != settings_key(run_fields["settings"]):
         return False, "made with other settings"
+    if prev.get("normalize") != normalize:
+        return False, "made with another --normalize correction"
     st = src.stat()
     if (prev.get("input_bytes"), prev.get("input_mtime_ns")) != (st.st_size, st.st_mtime_ns):
         if sha256_file(src) != prev.get("input_sha256"):
@@ -107,6 +116,8 @@ def plan_album(o: AlbumOptions) -> Plan:
             raise OutputError(f"{look_dir}: is inside the shoot folder {shoot}; write the exports somewhere else.")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; choose an output folder.")
+    if o.normalize is not None and o.normalize not in MODES:
+        raise SettingsError(f"--normalize must be one of {', '.join(MODES)}, not {o.normalize!r}.")
     if not 1 <= o.jpeg_quality <= 100:
         raise SettingsError(f"JPEG quality must be between 1 and 100, not {o.jpeg_quality}.")
     reference = imageio.read_image(o.reference, role="reference")
@@ -139,14 +150,19 @@ def plan_album(o: AlbumOptions) -> Plan:
         outputs += [Path(o.export_look) / n for n in export_names(look).values()]
     check_not_inputs(outputs, photos, Path(o.reference))
     previous = read_manifest(out_dir / MANIFEST_NAME, warn=True)
+    t_norm = time.perf_counter()
+    corrections: list[Entry | None] = [None] * len(names)
+    if o.normalize:  # one pass over the whole shoot (done photos too: each correction depends on the others)
+        corrections = list(normalise_shoot(list(names.values()), cast(Mode, o.normalize)))
+    normalize_seconds = time.perf_counter() - t_norm if o.normalize else 0.0
     tasks, kept, refused, actions = [], [], [], []
-    for name, p in names.items():
+    for (name, p), correction in zip(names.items(), corrections, strict=True):
         out = out_dir / name
         bit_depth = 16 if Path(name).suffix.lower() in {".tif", ".tiff"} else None
         rel = p.relative_to(shoot).as_posix()
         prev = previous.get(name)
         try:
-            ok, why = _up_to_date(prev, p, out, run_fields)
+            ok, why = _up_to_date(prev, p, out, run_fields, correction)
         except (TypeError, AttributeError, ValueError):  # a damaged entry: check the photo again
             ok, why = False, "its manifest entry is damaged"
         # this job began writing it (and was stopped before recording it): its own file, replaced freely
@@ -162,6 +178,7 @@ def plan_album(o: AlbumOptions) -> Plan:
             overwrite=out.exists() and replace,
             jpeg_quality=o.jpeg_quality,
             thumbnails=o.contact_sheet,
+            normalize=correction,
         )
         if ok and not o.redo:
             kept.append(previous[name])
@@ -181,4 +198,4 @@ def plan_album(o: AlbumOptions) -> Plan:
     if not o.dry_run:
         needed = needed_bytes((Path(t.input) for t in tasks), tiff=o.tiff)
         check_writable(out_dir, o.export_lut, needed, export_look=o.export_look)
-    return Plan(tasks, kept, refused, actions, reference, run_fields, look)
+    return Plan(tasks, kept, refused, actions, reference, run_fields, look, normalize_seconds)

@@ -13,12 +13,14 @@ from pathlib import Path
 from photostyle import imageio
 from photostyle.errors import PhotostyleError
 from photostyle.imageio import Photo
+from photostyle.imaging.exposure import apply_correction
 from photostyle.imaging.resize import resize_longest
 from photostyle.pipeline import load_model, transfer
 from photostyle.settings import Settings
 from pipelines.album.contact_sheet import write_thumbnails
 from pipelines.album.lut import colour_stats
 from pipelines.album.manifest import Journal, now, sha256_file
+from pipelines.album.normalize import correction_of
 from pipelines.album.options import DISK_FULL, WRITING, Entry, PhotoTask, Record, WorkerSpec
 
 
@@ -39,6 +41,12 @@ def process_photo(
             entry.update(input_bytes=st.st_size, input_mtime_ns=st.st_mtime_ns, input_sha256=sha256_file(task.input))
             photo = imageio.read_image(task.input, role="photo")
             times["read"] = time.perf_counter() - t0
+            source = photo.pixels  # as shot: the contact sheet's "before"
+            if task.normalize is not None:
+                t1 = time.perf_counter()
+                photo.pixels = apply_correction(photo.pixels, correction_of(task.normalize))
+                entry["normalize"] = task.normalize
+                times["normalize"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             result = transfer(photo, reference, settings=settings)
             times["transfer"] = time.perf_counter() - t1
@@ -65,7 +73,7 @@ def process_photo(
             times["write"] = time.perf_counter() - t2
             if task.thumbnails:
                 try:
-                    write_thumbnails(Path(task.out_dir), task.output_name, photo.pixels, result.image)
+                    write_thumbnails(Path(task.out_dir), task.output_name, source, result.image)
                 except (PhotostyleError, OSError) as exc:
                     warnings.warn(f"contact-sheet thumbnails not written: {exc}", stacklevel=1)
         except PhotostyleError as exc:
