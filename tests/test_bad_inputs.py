@@ -442,7 +442,7 @@ def _album_lut_is_folder(d: Path) -> None:
     (d / "look.cube").mkdir()
 
 
-ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST[:2], "-q")
+ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST, "-q")
 ALBUM_ROWS: list[Row] = [
     Row(
         "album-output-is-the-reference",
@@ -478,6 +478,21 @@ ALBUM_ROWS: list[Row] = [
         "does not exist",
         absent=("out", "nowhere"),
     ),
+    Row(
+        "album-region-strength-needs-user-masks",
+        (*ALBUM, "--region-strength", "blue=0.5"),
+        2,
+        "--region-strength: the album's masks are found anew in every photo",
+        absent=("out",),
+    ),
+    Row(
+        "album-region-reference-needs-user-masks",
+        (*ALBUM, "--region-reference", "blue={d}/ref.jpg"),
+        2,
+        "--region-reference: the album's masks are found anew in every photo",
+        absent=("out",),
+    ),
+    Row("album-masks-unknown", (*ALBUM, "--masks", "hand"), 2, "--masks must be one of auto, none", absent=("out",)),
     Row(
         "album-lut-is-a-folder",
         (*ALBUM, "--export-lut", "{d}/look.cube"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from photostyle.settings import Settings
 
+MASK_MODES = ("auto", "none")  # the album's --masks
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".photostyle-album.lock"
 JOURNAL_DIR = ".album-journal"
@@ -48,6 +49,7 @@ class AlbumOptions:
     export_lut: Path | None = None
     lut_size: int = 33
     progress: bool = True
+    masks: str = "auto"  # automatic region masks per photo, as `transfer` (photostyle.regions), or "none" (global)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class WorkerSpec:
     threads: int | None = None
     run_fields: dict[str, Any] = field(default_factory=dict)  # reference hash, settings ...: in every entry
     journal_dir: str | None = None  # where this worker journals each finished photo (OUT_DIR/.album-journal)
+    masks: str = "auto"  # AlbumOptions.masks
 
 
 @dataclass
@@ -82,6 +85,7 @@ class AlbumSummary:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    flagged: int = 0  # finished photos whose look may be unreliable (their manifest entry has flags)
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
     planned: list[tuple[str, str, str]] = field(default_factory=list)  # (action, input, output)
