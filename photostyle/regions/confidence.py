@@ -26,7 +26,7 @@ POSITION_SCALE = 0.35  # centroid distance (image heights/widths) at which the p
 WEIGHTS = {"deep": 0.55, "colour": 0.15, "position": 0.15, "size": 0.15}
 # a match confidence below this: the photo's regions do not correspond to the reference's (the album flags the
 # photo, GIMP says so); the value that best separates matched from unrelated scenes (bench/flags.py)
-LOW_CONFIDENCE = 0.5
+LOW_CONFIDENCE = 0.59
 
 
 @dataclass(frozen=True)
