@@ -447,7 +447,7 @@ def _album_look_file_links_ref(d: Path) -> None:
     (d / "looks" / "photostyle-ref.pp3").symlink_to(d / "ref.jpg")  # the look is named after ref.jpg
 
 
-ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST[:2], "-q")
+ALBUM = ("album", "{d}/shoot", "-r", "{d}/ref.jpg", "-o", "{d}/out", *FAST, "-q")
 ALBUM_ROWS: list[Row] = [
     Row(
         "album-output-is-the-reference",
@@ -483,6 +483,21 @@ ALBUM_ROWS: list[Row] = [
         "does not exist",
         absent=("out", "nowhere"),
     ),
+    Row(
+        "album-region-strength-needs-user-masks",
+        (*ALBUM, "--region-strength", "blue=0.5"),
+        2,
+        "--region-strength: the album's masks are found anew in every photo",
+        absent=("out",),
+    ),
+    Row(
+        "album-region-reference-needs-user-masks",
+        (*ALBUM, "--region-reference", "blue={d}/ref.jpg"),
+        2,
+        "--region-reference: the album's masks are found anew in every photo",
+        absent=("out",),
+    ),
+    Row("album-masks-unknown", (*ALBUM, "--masks", "hand"), 2, "--masks must be one of auto, none", absent=("out",)),
     Row(
         "album-lut-is-a-folder",
         (*ALBUM, "--export-lut", "{d}/look.cube"),

@@ -10,6 +10,7 @@ from photostyle.cli.common import add_settings_args, settings_from_args
 from photostyle.errors import SettingsError
 from pipelines.album import DEFAULT_TEMPLATE, AlbumOptions, run_album
 from pipelines.album.normalize import MODES
+from pipelines.album.options import MASK_MODES
 
 
 def options_from_args(a: argparse.Namespace) -> AlbumOptions:
@@ -37,6 +38,7 @@ def options_from_args(a: argparse.Namespace) -> AlbumOptions:
         export_look=Path(a.export_look) if a.export_look else None,
         progress=not a.quiet,
         normalize=a.normalize,
+        masks=a.masks,
     )
 
 
@@ -59,7 +61,7 @@ def _cmd_album(a: argparse.Namespace) -> int:
         print("interrupted: finished photos are in the manifest; run the same command again to resume.", file=err)
     print(
         f"album: {summary.succeeded} succeeded, {summary.failed} failed, {summary.skipped} skipped "
-        f"(of {summary.total}) in {summary.seconds:.1f}s -> {o.out_dir}",
+        f"(of {summary.total}), {summary.flagged} flagged in {summary.seconds:.1f}s -> {o.out_dir}",
         file=err,
     )
     for p in (*(summary.contact_sheet or ()), summary.lut, *summary.look_exports):
@@ -81,6 +83,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (outside SHOOT_DIR)")
     p.add_argument("--name", default=DEFAULT_TEMPLATE, help="output name template: {stem}, {look}, {ext} (%(default)s)")
     p.add_argument("--look", help="the {look} in output names (default: the reference's file name)")
+    p.add_argument(
+        "--masks",
+        default="auto",
+        metavar="|".join(MASK_MODES),  # checked by the planner, before any work
+        help="auto: regions found in each photo and paired with the reference's, as transfer does; none: one "
+        "global look (%(default)s)",
+    )
     p.add_argument("--tiff", action="store_true", help="write 16-bit TIFFs (.tif) instead of JPEGs")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--overwrite", action="store_true", help="replace outputs that are not this job's current result")

@@ -28,9 +28,12 @@ def _cmd_masks(a: argparse.Namespace) -> int:
                 ""
                 if partner is None
                 else f", takes its look from {'the whole reference' if partner != row['id'] else 'the same region'}"
-            ),
+            )
+            + (f", confidence {row['confidence']:.2f}" if "confidence" in row else ""),
             file=sys.stderr,
         )
+    if seg.match_confidence is not None:
+        print(f"  match confidence {seg.match_confidence:.2f} (0: nothing alike ... 1: alike)", file=sys.stderr)
     return 0
 
 
@@ -41,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="find matching regions of PHOTO and REFERENCE and write them as editable masks",
         description="Write DIR/photo_labels.png and DIR/reference_labels.png (DPST colour masks: edit them in any "
         "editor and pass them back with transfer --photo-mask/--reference-mask), DIR/legend.json (region id -> "
-        "colour, name, area) and DIR/photo_overlay.png, DIR/reference_overlay.png to look at.",
+        "colour, name, area, how alike each region and its partner are, and the match confidence) and "
+        "DIR/photo_overlay.png, DIR/reference_overlay.png to look at.",
     )
     m.add_argument("photo")
     m.add_argument("reference")

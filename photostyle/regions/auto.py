@@ -35,6 +35,7 @@ from photostyle.errors import InputError, SettingsError
 from photostyle.imageio.photo import Photo, as_pixels
 from photostyle.imaging.resize import resize_longest
 from photostyle.regions.cleanup import _limit_regions, drop_thin, finish_labels
+from photostyle.regions.confidence import region_confidence
 from photostyle.regions.features import _sky_regions, feature_regions
 from photostyle.regions.labels import RegionPairs, make_pairs
 from photostyle.regions.matching import _canonical, match_regions
@@ -184,6 +185,7 @@ def segment_pair(
     """Regions of PHOTO and REFERENCE (Photo objects or float RGB arrays) and their pairing, at each image's size.
 
     backend: 'auto' (detectron2 when installed, else 'features'), 'features' or 'detectron2'.
+    The result carries how alike each photo region and its partner are (``confidence``, ``match_confidence``).
     person: merge mediapipe's person region into feature regions (None: when mediapipe is installed).
     """
     p, r = as_pixels(photo), as_pixels(reference)
@@ -198,6 +200,7 @@ def segment_pair(
     if flat_reference:
         found = _flat_reference(found)
     seg = _tidy(found)
+    seg.confidence, seg.match_confidence = region_confidence(ps, rs, seg.pairs, vgg_weights=vgg_weights)
     seg.pairs = seg.pairs.resized(p.shape[:2], r.shape[:2])
     return seg
 

@@ -4,6 +4,8 @@ across the images and split further where both images agree; "sky" named by a pl
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +100,26 @@ def _describe(img: np.ndarray, vgg_weights: PathLike | None) -> _Described:
         _means(grad, sp)[:, 0],
         counts / counts.sum(),
     )
+
+
+_DESCRIBED: OrderedDict[tuple[str, str], _Described] = OrderedDict()
+DESCRIBED_CACHE = 4  # images whose descriptors a process keeps (an album's reference is described once per worker)
+
+
+def describe(img: np.ndarray, vgg_weights: PathLike | None = None) -> _Described:
+    """``_describe`` with a small per-process cache keyed by the pixels: the same image (an album's reference,
+    styled with many photos; the confidence measured after segmentation) is described once."""
+    a = np.ascontiguousarray(img)
+    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}{a.dtype}", str(vgg_weights or ""))
+    hit = _DESCRIBED.get(key)
+    if hit is not None:
+        _DESCRIBED.move_to_end(key)
+        return hit
+    d = _describe(a, vgg_weights)
+    _DESCRIBED[key] = d
+    while len(_DESCRIBED) > DESCRIBED_CACHE:
+        _DESCRIBED.popitem(last=False)
+    return d
 
 
 def _centre_scale(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -359,7 +381,7 @@ def feature_regions(
     paired regions carry the same hand label (mean 0.90 against 0.72); see bench/reports/automask-*.md for the
     splits.
     """
-    dp, dr = _describe(photo, vgg_weights), _describe(reference, vgg_weights)
+    dp, dr = describe(photo, vgg_weights), describe(reference, vgg_weights)
     x_seg, w = _joint_descriptors(dp, dr)
     x_match, _ = _joint_descriptors(dp, dr, w_colour=0.0, w_y=W_Y_MATCH, w_x=0.0)
     n = len(dp.weight)

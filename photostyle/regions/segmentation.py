@@ -27,6 +27,10 @@ class Segmentation:
     photo_names: dict[int, str] = field(default_factory=dict)
     reference_names: dict[int, str] = field(default_factory=dict)
     backend: str = "features"
+    # how alike each photo region and its partner are, in [0, 1], and their area-weighted mean (automatic masks
+    # only: photostyle.regions.confidence; empty and None for the user's masks)
+    confidence: dict[int, float] = field(default_factory=dict)
+    match_confidence: float | None = None
 
     def name(self, k: int) -> str:
         return self.photo_names.get(k) or self.reference_names.get(k) or ""
@@ -36,7 +40,7 @@ class Segmentation:
         return [k for k in self.pairs.photo_regions() if self.photo_names.get(k) == name]
 
     def legend(self) -> dict[str, Any]:
-        """Region id -> colour, name, area shares and partner, for legend.json."""
+        """Region id -> colour, name, area shares, partner and confidence, and the match confidence: legend.json."""
         p, r = self.pairs.photo, self.pairs.reference
         ids = sorted({int(k) for k in np.unique(p)} | {int(k) for k in np.unique(r)})
         regions = []
@@ -53,9 +57,13 @@ class Segmentation:
                     "partner": ("whole reference" if self.pairs.partner.get(k, -1) < 0 else k)
                     if (p == k).any()
                     else None,
+                    **({"confidence": self.confidence[k]} if k in self.confidence else {}),
                 }
             )
-        return {"backend": self.backend, "regions": regions}
+        out: dict[str, Any] = {"backend": self.backend, "regions": regions}
+        if self.match_confidence is not None:
+            out["match_confidence"] = self.match_confidence
+        return out
 
 
 class Segmenter:

@@ -19,6 +19,7 @@ from photostyle import __version__, imageio
 from photostyle.errors import InputError, PhotostyleError
 from photostyle.imageio import Photo
 from photostyle.pipeline import transfer
+from photostyle.regions.confidence import LOW_CONFIDENCE
 from photostyle.regions.labels import RegionPairs
 from photostyle.service.protocol import MAX_REFERENCE_BYTES, PROTOCOL, build_settings, decode_pixels, encode_pixels
 from photostyle.settings import Settings
@@ -100,8 +101,9 @@ def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> t
     notes = list(job.warnings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        confidence = None
         if job.auto_masks:
-            masks = _automatic_masks(job, notes)
+            masks, confidence = _automatic_masks(job, notes)
         res = transfer(job.photo, job.reference, masks=masks, settings=job.settings, progress=progress)
     notes += [m for m in (str(w.message) for w in caught) if m not in notes and not m.startswith(_NOISE)]
     h, w = res.image.shape[:2]
@@ -114,18 +116,28 @@ def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> t
         "seconds": round(time.perf_counter() - t0, 3),
         "warnings": notes,
     }
+    if confidence is not None:  # the plug-in shows the warnings: the confidence is the last of them
+        header["match_confidence"] = confidence
+        notes.append(confidence_note(confidence))
     return header, encode_pixels(res.image, job.dtype)
 
 
-def _automatic_masks(job: Job, notes: list[str]) -> RegionPairs | None:
-    """Automatic masks (photostyle.regions, the same as the CLI's --masks auto): the region pairs to use."""
+def _automatic_masks(job: Job, notes: list[str]) -> tuple[RegionPairs | None, float | None]:
+    """Automatic masks (photostyle.regions, the same as the CLI's --masks auto): the region pairs to use and how
+    well the photo's regions correspond to the reference's (the match confidence, 0..1)."""
     from photostyle.regions import prepare_masks  # its segmenters load on first use
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pairs, _ = prepare_masks(job.photo, job.reference, masks="auto", settings=job.settings)
+        pairs, seg = prepare_masks(job.photo, job.reference, masks="auto", settings=job.settings)
     notes.extend(str(w.message) for w in caught)
-    return pairs
+    return pairs, (seg.match_confidence if seg is not None else None)
+
+
+def confidence_note(confidence: float) -> str:
+    """The match confidence as a line for the user (GIMP shows it with the warnings)."""
+    verdict = "poorly: the look may not suit this photo" if confidence < LOW_CONFIDENCE else "well"
+    return f"region match confidence {confidence:.2f}: the photo's regions match the reference's {verdict}."
 
 
 class Engine:

@@ -23,6 +23,7 @@ from photostyle import imageio
 from photostyle.errors import PhotostyleError
 from photostyle.imageio.atomic import write_text_atomic
 from photostyle.imaging.resize import resize_longest
+from pipelines.album.flags import describe_flags, flagged_first
 
 SHEET_DIR = "contact-sheet"
 THUMB = 320  # longest side of a thumbnail
@@ -94,7 +95,8 @@ def write_contact_sheet(
     folder.mkdir(parents=True, exist_ok=True)
     ref_path = folder / "reference.jpg"
     imageio.write_image(ref_path, thumbnail(reference), overwrite=True, quality=85)
-    rows = sorted(entries, key=lambda e: e["input"])
+    rows = flagged_first(entries)  # the photos whose look may be unreliable first
+    flagged = sum(1 for e in rows if e.get("flags"))
     have = {e["output"]: e["status"] == "done" and _ensure_thumbnails(out_dir, shoot_dir, e) for e in rows}
 
     # ---- HTML: thumbnails link to the full-size input and output
@@ -110,10 +112,13 @@ def write_contact_sheet(
                 f'<a href="{out_link}"><img src="{a}" alt="after: {name}"></a>'
             )
             caption = f"{name} &rarr; {html.escape(e['output'])}"
+            if e.get("flags"):
+                caption += f'<br><span class="flag">flagged: {html.escape(describe_flags(e))}</span>'
         else:
             body = f'<div class="error">{html.escape(e.get("error") or e["status"])}</div>'
             caption = f"{name} ({html.escape(e['status'])})"
-        cards.append(f'<figure class="{html.escape(e["status"])}">{body}<figcaption>{caption}</figcaption></figure>')
+        kind = html.escape(e["status"]) + (" flagged" if e.get("flags") else "")
+        cards.append(f'<figure class="{kind}">{body}<figcaption>{caption}</figcaption></figure>')
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -124,11 +129,14 @@ main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1f
 figure {{ margin: 0; background: #333; padding: .5em; }}
 figure img {{ height: {cell_height}px; margin-right: 4px; }}
 figure.failed {{ outline: 2px solid #d33; }}
+figure.flagged {{ outline: 2px solid #f90; }}
+.flag {{ color: #fb4; }}
 .error {{ color: #f88; min-height: {cell_height}px; white-space: pre-wrap; font-size: 90%; }}
 figcaption {{ font-size: 85%; margin-top: .3em; word-break: break-all; }}
 </style></head><body>
 <header><img src="{SHEET_DIR}/reference.jpg" alt="reference"><h1>{html.escape(title)}</h1></header>
-<p>Before (left) and after (right) for {len(rows)} photo(s); click a thumbnail for the full-size file.</p>
+<p>Before (left) and after (right) for {len(rows)} photo(s), {flagged} flagged (their look may be unreliable:
+shown first, outlined in orange); click a thumbnail for the full-size file.</p>
 <main>
 {os.linesep.join(cards)}
 </main></body></html>
@@ -145,6 +153,9 @@ figcaption {{ font-size: 85%; margin-top: .3em; word-break: break-all; }}
             tile.paste(before, (0, 0))
             tile.paste(after, (before.width + 4, 0))
             text, fill = e["input"], (230, 230, 230)
+            if e.get("flags"):
+                text, fill = f"FLAGGED {e['input']}: {describe_flags(e)}", (255, 170, 60)
+                ImageDraw.Draw(tile).rectangle((0, 0, tile.width - 1, cell_height - 1), outline=fill, width=3)
         else:
             tile = Image.new("RGB", (2 * cell_height, cell_height + cap), (60, 20, 20))
             text, fill = f"{e['input']}: {e['status']}", (255, 140, 140)

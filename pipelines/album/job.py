@@ -95,13 +95,17 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
             journal = (plan.run_fields, str((out_dir / JOURNAL_DIR).resolve()))
             if o.ray:
                 cpus = o.ray_cpus_per_worker or float(o.settings.threads or 1)
-                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), max(1, round(cpus)), *journal)
+                spec = WorkerSpec(
+                    str(Path(o.reference).resolve()), o.settings.to_dict(), max(1, round(cpus)), *journal, masks=o.masks
+                )
                 run_on_ray(
                     plan.tasks, spec, o.ray, jobs=jobs or None, cpus=cpus, gpus=o.ray_gpus_per_worker, record=record
                 )
             else:
                 threads = worker_threads(jobs, o.settings) if jobs > 1 else o.settings.threads
-                spec = WorkerSpec(str(Path(o.reference).resolve()), o.settings.to_dict(), threads, *journal)
+                spec = WorkerSpec(
+                    str(Path(o.reference).resolve()), o.settings.to_dict(), threads, *journal, masks=o.masks
+                )
                 run_local(plan.tasks, spec, jobs, record)
             failed = False
         except KeyboardInterrupt:
@@ -116,13 +120,15 @@ def run_album(o: AlbumOptions, *, plan: Plan | None = None) -> AlbumSummary:
                 if not failed:  # (when the run already stopped on an error, that error is the one to report)
                     raise _stopped(manifest.path, exc) from None
         entries = [e for e in read_manifest(manifest.path).values() if e["output"] in {a[2] for a in plan.actions}]
+        summary.flagged = sum(1 for e in entries if e.get("status") == "done" and e.get("flags"))
         if o.contact_sheet and entries and not summary.interrupted:
             summary.contact_sheet = write_contact_sheet(
                 out_dir,
                 Path(o.shoot_dir),
                 entries,
                 reference=plan.reference.pixels,
-                title=f"look '{plan.look}' from {Path(o.reference).name}: {len(entries)} photo(s)",
+                title=f"look '{plan.look}' from {Path(o.reference).name}: {len(entries)} photo(s), "
+                f"{summary.flagged} flagged",
             )
         if o.export_lut is not None and not summary.interrupted:
             try:

@@ -12,6 +12,7 @@ from typing import Any
 
 from photostyle.settings import Settings
 
+MASK_MODES = ("auto", "none")  # the album's --masks
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".photostyle-album.lock"
 JOURNAL_DIR = ".album-journal"
@@ -50,6 +51,7 @@ class AlbumOptions:
     export_look: Path | None = None  # a folder: the look as .cube, darktable style, RawTherapee profile + Hald CLUT
     progress: bool = True
     normalize: str | None = None  # None (off), "exposure", "wb" or "both": the shoot's drift corrected first
+    masks: str = "auto"  # automatic region masks per photo, as `transfer` (photostyle.regions), or "none" (global)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class WorkerSpec:
     threads: int | None = None
     run_fields: dict[str, Any] = field(default_factory=dict)  # reference hash, settings ...: in every entry
     journal_dir: str | None = None  # where this worker journals each finished photo (OUT_DIR/.album-journal)
+    masks: str = "auto"  # AlbumOptions.masks
 
 
 @dataclass
@@ -85,6 +88,7 @@ class AlbumSummary:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    flagged: int = 0  # finished photos whose look may be unreliable (their manifest entry has flags)
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
     planned: list[tuple[str, str, str]] = field(default_factory=list)  # (action, input, output)

@@ -17,7 +17,15 @@ from pipelines.album.checks import check_not_inputs, check_writable, needed_byte
 from pipelines.album.exports import export_names
 from pipelines.album.manifest import read_manifest, settings_key, sha256_file
 from pipelines.album.normalize import MODES, normalise_shoot
-from pipelines.album.options import MANIFEST_NAME, WRITING, AlbumOptions, Entry, PhotoTask, error_entry
+from pipelines.album.options import (
+    MANIFEST_NAME,
+    MASK_MODES,
+    WRITING,
+    AlbumOptions,
+    Entry,
+    PhotoTask,
+    error_entry,
+)
 
 
 def discover(shoot_dir: Path) -> list[Path]:
@@ -78,6 +86,8 @@ def _up_to_date(
         return False, "made with other settings"
     if prev.get("normalize") != normalize:
         return False, "made with another --normalize correction"
+    if prev.get("masks", "none") != run_fields["masks"]:  # (manifests before --masks: the album had no masks)
+        return False, "made with other masks"
     st = src.stat()
     if (prev.get("input_bytes"), prev.get("input_mtime_ns")) != (st.st_size, st.st_mtime_ns):
         if sha256_file(src) != prev.get("input_sha256"):
@@ -114,6 +124,17 @@ def plan_album(o: AlbumOptions) -> Plan:
             )
         if _is_inside(look_dir, shoot):
             raise OutputError(f"{look_dir}: is inside the shoot folder {shoot}; write the exports somewhere else.")
+    if o.masks not in MASK_MODES:
+        raise SettingsError(f"--masks must be one of {', '.join(MASK_MODES)}, not {o.masks!r}.")
+    for name, given in (
+        ("region-strength", o.settings.region_strength),
+        ("region-reference", o.settings.region_reference),
+    ):
+        if given:
+            raise SettingsError(
+                f"--{name}: the album's masks are found anew in every photo, so a region id means nothing "
+                "across the shoot; use photostyle transfer with --photo-mask/--reference-mask for per-region controls."
+            )
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; choose an output folder.")
     if o.normalize is not None and o.normalize not in MODES:
@@ -127,6 +148,7 @@ def plan_album(o: AlbumOptions) -> Plan:
         "reference": str(Path(o.reference).resolve()),
         "reference_sha256": sha256_file(o.reference),
         "settings": json.loads(json.dumps(o.settings.to_dict())),
+        "masks": o.masks,
     }
     photos = [p for p in discover(shoot) if p.resolve() != Path(o.reference).resolve()]
     if not photos:

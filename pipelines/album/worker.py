@@ -16,8 +16,10 @@ from photostyle.imageio import Photo
 from photostyle.imaging.exposure import apply_correction
 from photostyle.imaging.resize import resize_longest
 from photostyle.pipeline import load_model, transfer
+from photostyle.regions import prepare_masks
 from photostyle.settings import Settings
 from pipelines.album.contact_sheet import write_thumbnails
+from pipelines.album.flags import look_flags
 from pipelines.album.lut import colour_stats
 from pipelines.album.manifest import Journal, now, sha256_file
 from pipelines.album.normalize import correction_of
@@ -25,9 +27,17 @@ from pipelines.album.options import DISK_FULL, WRITING, Entry, PhotoTask, Record
 
 
 def process_photo(
-    task: PhotoTask, reference: Photo, settings: Settings, *, before_write: Record | None = None
+    task: PhotoTask,
+    reference: Photo,
+    settings: Settings,
+    *,
+    before_write: Record | None = None,
+    masks: str = "auto",
 ) -> Entry:
     """Style one photo and write its output; never raises: failures come back as a 'failed' entry.
+
+    MASKS: 'auto' (automatic region masks, as ``transfer``; the entry records the regions' ``match_confidence``)
+    or 'none' (one global look). The entry's ``flags`` list why the look may be unreliable (pipelines.album.flags).
 
     BEFORE_WRITE(entry) is called with a 'writing' entry just before the output is written: the worker journals it,
     so a run killed between the write and its record knows the file as its own."""
@@ -47,9 +57,16 @@ def process_photo(
                 photo.pixels = apply_correction(photo.pixels, correction_of(task.normalize))
                 entry["normalize"] = task.normalize
                 times["normalize"] = time.perf_counter() - t1
+            pairs, confidence = None, None
+            if masks != "none":
+                t1 = time.perf_counter()
+                pairs, seg = prepare_masks(photo, reference, masks=masks, settings=settings)
+                confidence = seg.match_confidence if seg is not None else None
+                times["masks"] = time.perf_counter() - t1
             t1 = time.perf_counter()
-            result = transfer(photo, reference, settings=settings)
+            result = transfer(photo, reference, masks=pairs, settings=settings)
             times["transfer"] = time.perf_counter() - t1
+            flags, measures = look_flags(photo.pixels, result.image, confidence)
             t2 = time.perf_counter()
             if before_write is not None:
                 before_write({**entry, "status": WRITING})
@@ -69,6 +86,9 @@ def process_photo(
                 height=photo.size[1],
                 source_bit_depth=photo.bit_depth,
                 colour_stats=colour_stats(resize_longest(photo.pixels, settings.scales[-1])),
+                match_confidence=confidence,
+                flags=flags,
+                **measures,
             )
             times["write"] = time.perf_counter() - t2
             if task.thumbnails:
@@ -112,8 +132,9 @@ def _unexpected(entry: Entry, task: PhotoTask, exc: BaseException) -> None:
 class AlbumWorker:
     """One worker's state: the reference Photo, read once, and the settings; called once per photo.
 
-    The engine caches the reference analysis (features, statistics) across ``transfer`` calls in a process, so
-    every photo a worker styles reuses it.
+    The engine caches the reference analysis (features, statistics) across ``transfer`` calls in a process, and
+    the segmenter its description of the reference (``photostyle.regions.features.describe``), so every photo a
+    worker styles reuses them.
     """
 
     def __init__(self, spec: WorkerSpec) -> None:
@@ -124,6 +145,7 @@ class AlbumWorker:
         self.reference = imageio.read_image(spec.reference, role="reference")
         self.run_fields = dict(spec.run_fields)
         self.journal = Journal(Path(spec.journal_dir)) if spec.journal_dir else None
+        self.masks = spec.masks
 
     def _intent(self, entry: Entry) -> None:
         if self.journal is not None:
@@ -131,7 +153,7 @@ class AlbumWorker:
 
     def __call__(self, task: PhotoTask) -> Entry:
         entry = {
-            **process_photo(task, self.reference, self.settings, before_write=self._intent),
+            **process_photo(task, self.reference, self.settings, before_write=self._intent, masks=self.masks),
             **self.run_fields,
             "finished": now(),
         }

@@ -5,6 +5,7 @@ Preview quality throughout, so each photo takes well under a second; the Ray tes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -32,7 +33,6 @@ from photostyle.settings import Settings
 from pipelines.album import (
     JOURNAL_DIR,
     MANIFEST_NAME,
-    AlbumOptions,
     AlbumWorker,
     WorkerSpec,
     comparable,
@@ -42,6 +42,7 @@ from pipelines.album import (
     run_album,
 )
 from pipelines.album.lut import apply_lut, read_cube
+from pipelines.album.options import AlbumOptions as _AlbumOptions
 from tests.imageio.dng_writer import write_dng
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,9 @@ XMP = (
     '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
     'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 )
+# these tests are not about masks: one global look (--masks none) keeps them fast; tests/pipelines/test_album_flags.py
+# runs the album with its default automatic masks
+AlbumOptions = functools.partial(_AlbumOptions, masks="none")
 GOOD = ["astronaut.jpg", "cat.dng", "chelsea16.tif", "coffee.png", "rocket.jpg"]
 BROKEN = "broken.jpg"
 
@@ -233,7 +237,7 @@ def test_a_photo_whose_driver_died_is_known_from_the_worker_journal(
     task = next(t for t in plan.tasks if t.name == "coffee.png")
     out.mkdir()
     journal_dir = out / JOURNAL_DIR
-    spec = WorkerSpec(str(reference), PREVIEW.to_dict(), 1, plan.run_fields, str(journal_dir))
+    spec = WorkerSpec(str(reference), PREVIEW.to_dict(), 1, plan.run_fields, str(journal_dir), masks="none")
     entry = AlbumWorker(spec)(task)  # a worker finished the photo; its driver never heard of it
     assert entry["status"] == "done" and (out / "coffee_night.jpg").exists()
     assert not (out / MANIFEST_NAME).exists() and len(journal_files(out)) == 1
@@ -310,7 +314,7 @@ def test_a_worker_that_cannot_set_up_stops_the_job(tmp_path: Path, shoot: Path, 
 def _cli(shoot: Path, reference: Path, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "photostyle", "album", str(shoot), "--reference", str(reference), "-o", str(out),
-        "--quality", "preview", "--size", "256", "--threads", "1", "--jobs", "1", "-q",
+        "--quality", "preview", "--size", "256", "--threads", "1", "--masks", "none", "--jobs", "1", "-q",
     ]  # fmt: skip
 
 

@@ -28,7 +28,7 @@ def _photo(name: str, size: tuple[int, int], path: Path, angle: float = 0.0) -> 
 def _cli(shoot: Path, reference: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "photostyle", "album", str(shoot), "-r", str(reference), "-o", str(out),
-        "--quality", "preview", "--size", "128", "--threads", "1", *extra,
+        "--quality", "preview", "--size", "128", "--threads", "1", "--masks", "none", *extra,
     ]  # fmt: skip
 
 

@@ -250,6 +250,14 @@ def test_masks_command_writes_editable_masks(tmp_path, sky_pair, capsys) -> None
     seg = S.segment_pair(read_image(pp), read_image(rp), person=False)  # the same 8-bit pixels the command read
     assert np.array_equal(pl, seg.pairs.photo) and np.array_equal(rl, seg.pairs.reference)
     assert pair_by_label(pl, rl).partner == seg.pairs.partner
+    # each photo region's confidence and the photo's match confidence (their area-weighted mean), as measured
+    scores = {row["id"]: row["confidence"] for row in legend["regions"] if "confidence" in row}
+    assert scores == seg.confidence and set(scores) == set(seg.pairs.photo_regions())
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    area = {row["id"]: row["photo_area_pct"] for row in legend["regions"]}
+    mean = sum(scores[k] * area[k] for k in scores) / sum(area[k] for k in scores)
+    assert legend["match_confidence"] == seg.match_confidence and abs(mean - seg.match_confidence) < 2e-3
+    assert "match confidence" in capsys.readouterr().err
     overlay = np.asarray(Image.open(out / "photo_overlay.png"))
     assert overlay.shape == photo.shape
     # nothing is overwritten without --overwrite

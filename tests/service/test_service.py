@@ -251,9 +251,12 @@ def test_automatic_masks_are_the_cli_s(service, pair) -> None:
     assert header["ok"], header
     out = np.frombuffer(img, np.uint8).reshape(h, w, 3)
     ref = read_image(pair["ref_path"])
-    pairs, _ = prepare_masks(pair["photo"], ref, masks="auto")
+    pairs, seg = prepare_masks(pair["photo"], ref, masks="auto")
     lib = transfer(pair["photo"], ref, masks=pairs, settings=build_settings({"quality": "preview"}))
     assert np.abs(out.astype(int) - to_uint(lib.image, 8).astype(int)).max() <= 1
+    # how well the regions correspond goes back to the plug-in, which shows the warnings
+    assert seg is not None and header["match_confidence"] == seg.match_confidence
+    assert f"region match confidence {seg.match_confidence:.2f}" in header["warnings"][-1]
 
 
 @pytest.mark.parametrize(
