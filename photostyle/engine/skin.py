@@ -15,6 +15,8 @@ and the guarded colour is blended into the look by the mask. Where the mask is 0
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 # degrees of CIELAB hue angle. Real skin spans more than the 20-50 degrees often quoted: the samples' astronaut's
@@ -56,7 +58,10 @@ def guarded_colours(photo: np.ndarray, look: np.ndarray) -> np.ndarray:
     hue = np.radians(hp + move)
     chroma = np.clip(cr, CHROMA_RANGE[0] * cp, CHROMA_RANGE[1] * cp)
     lab = np.stack([lr, chroma * np.cos(hue), chroma * np.sin(hue)], -1)
-    return np.clip(lab2rgb(lab), 0.0, 1.0)
+    with warnings.catch_warnings():  # colours beyond sRGB (negative XYZ Z) are clipped, as meant
+        warnings.simplefilter("ignore", UserWarning)
+        rgb = lab2rgb(lab)
+    return np.clip(rgb, 0.0, 1.0)
 
 
 def guard_skin(photo: np.ndarray, look: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
