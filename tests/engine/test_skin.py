@@ -111,3 +111,12 @@ def test_the_setting_is_checked_and_travels_through_the_service() -> None:
     assert build_settings({"quality": "preview", "skin": "free"}).skin == "free"
     with pytest.raises(SettingsError, match="skin must be"):
         build_settings({"skin": 1})
+
+
+def test_an_album_manifest_from_before_the_guard_reads_as_skin_free() -> None:
+    from pipelines.album.manifest import settings_key
+
+    old = Settings(quality="preview").to_dict()
+    del old["skin"]  # what manifests written before the setting hold
+    assert settings_key(old) == settings_key(Settings(quality="preview", skin="free").to_dict())
+    assert settings_key(old) != settings_key(Settings(quality="preview").to_dict())  # protect: redone
