@@ -103,10 +103,24 @@ def transfer(
         small, out_small = engine.run(p, r, pairs, progress)
 
     image = finish(upsample(small, out_small, p, s.upsample_radius, s.upsample_eps), photo_px, prep)
+    if s.skin != "free":
+        image = protect_skin(photo_px, image, progress)
     if progress:
         progress(1.0, "done")
     trace = engine.trace if s.quality != "preview" else []
     return Result(image, time.perf_counter() - t0, small, out_small, trace)
+
+
+def protect_skin(photo: np.ndarray, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    """IMAGE (PHOTO in a look) with the skin the person model finds in PHOTO kept on the skin-tone line
+    (Settings.skin 'protect'); IMAGE itself, bit-identical, where no person or no skin is found."""
+    from photostyle.engine.skin import guard_skin
+    from photostyle.regions.skin import skin_mask
+
+    if progress:
+        progress(0.99, "protecting skin tones")
+    mask = skin_mask(photo)
+    return image if mask is None else guard_skin(photo, image, mask)
 
 
 def transfer_files(

@@ -12,6 +12,7 @@ INITS = ("colour", "photo", "neural")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "histogram")
 PRECISIONS = ("auto", "float32", "bfloat16")
+SKIN = ("protect", "free")
 
 # each quality's own working sizes and L-BFGS budget (what empty Settings.scales / .iterations mean). The preview's
 # working size: the closed-form colour transfer and the local affine fit cost well under a second at 640 px, and a
@@ -65,6 +66,10 @@ class Settings:
     region_reference: ((region id, image path), ...): those photo regions take their look from that image.
     style_loss: 'gram' (DPST's augmented Gram loss) or 'histogram' (Gram plus Risser et al. 2017's histogram loss
         on conv1_1 and conv4_1, against the Gram loss's instabilities).
+    skin: 'protect' (where the person model finds skin, the look's lightness and contrast are kept there but its
+        hue stays on the skin line, 20-50 degrees of CIELAB hue, and its chroma within a factor of the photo's:
+        photostyle/engine/skin.py) or 'free' (skin takes the look like everything else). Photos without people
+        come out bit-identical either way.
     """
 
     quality: str = "best"
@@ -91,6 +96,7 @@ class Settings:
     flat_weight: float = 2e4
     flat_variance: float = 2e-4
     precision: str = "auto"
+    skin: str = "protect"
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
@@ -128,6 +134,10 @@ class Settings:
         if self.preserve_color not in PRESERVE_COLOR:
             raise SettingsError(
                 f"preserve_color must be one of {', '.join(PRESERVE_COLOR)}, not {self.preserve_color!r}."
+            )
+        if self.skin not in SKIN:
+            raise SettingsError(
+                f"skin must be 'protect' (skin keeps its tone) or 'free' (skin takes the look too), not {self.skin!r}."
             )
         if self.style_loss not in STYLE_LOSSES:
             raise SettingsError(f"style_loss must be one of {', '.join(STYLE_LOSSES)}, not {self.style_loss!r}.")

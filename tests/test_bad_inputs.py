@@ -483,6 +483,7 @@ ALBUM_ROWS: list[Row] = [
         "does not exist",
         absent=("out", "nowhere"),
     ),
+    Row("album-skin-unknown", (*ALBUM, "--skin", "Protect"), 2, "skin must be 'protect'", absent=("out",)),
     Row(
         "album-region-strength-needs-user-masks",
         (*ALBUM, "--region-strength", "blue=0.5"),
@@ -554,6 +555,7 @@ FLAG_ROWS: list[Row] = [
     Row("threads-0", (*_T, "--threads", "0", *FAST), 2, "threads must be at least 1", absent=("out.jpg",)),
     Row("threads-negative", (*_T, "--threads", "-3", *FAST), 2, "threads must be at least 1", absent=("out.jpg",)),
     Row("bit-depth-16-jpeg", (*_T, "--bit-depth", "16", *FAST), 2, "JPEG holds 8 bits only", absent=("out.jpg",)),
+    Row("skin-unknown", (*_T, "--skin", "keep", *FAST), 2, "skin must be 'protect'", absent=("out.jpg",)),
     Row(
         "serve-port-out-of-range",
         ("serve", "--port", "80000", "--service-file", "{d}/s.json"),

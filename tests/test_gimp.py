@@ -31,6 +31,7 @@ from photostyle.pipeline import transfer
 from photostyle.regions.labels import RegionPairs
 from photostyle.service import build_settings, pack
 from photostyle.service.install import CONFIG_NAME, find_profiles, install, uninstall
+from photostyle.settings import SKIN
 
 from .conftest import ROOT, small
 
@@ -112,6 +113,10 @@ def test_settings_dict_carries_every_control(plug) -> None:
     )
     with pytest.raises(plug.EngineError, match="not valid JSON"):
         plug.settings_dict("best", "none", 1.0, "{iterations: 3}")
+    # the dialog's Skin choice: its nicks are the engine's values
+    assert [nick for nick, _ in plug.SKIN] == list(SKIN)
+    for nick in SKIN:
+        assert build_settings(plug.settings_dict("preview", "none", 1.0, "", nick)).skin == nick
 
 
 def _request(plug, images, settings=None) -> bytes:

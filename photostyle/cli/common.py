@@ -8,7 +8,7 @@ import time
 import warnings
 
 from photostyle.errors import SettingsError
-from photostyle.settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, STYLE_LOSSES, Settings
+from photostyle.settings import PRECISIONS, PRESERVE_COLOR, QUALITY_PRESETS, SKIN, STYLE_LOSSES, Settings
 
 
 def add_settings_args(p: argparse.ArgumentParser) -> None:
@@ -58,6 +58,13 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
         choices=STYLE_LOSSES,
         help="histogram: add Risser et al.'s histogram loss to the Gram loss (steadier tones; default gram)",
     )
+    c.add_argument(
+        "--skin",
+        metavar="{" + ",".join(SKIN) + "}",  # checked by Settings: one line, not argparse's usage block
+        help="protect (default): where the person model finds skin, keep the look's lightness and contrast there "
+        "but hold its hue on the skin-tone line; free: skin takes the look like the rest. Photos without people "
+        "come out the same either way",
+    )
 
 
 def settings_from_args(a: argparse.Namespace) -> Settings:
@@ -99,7 +106,7 @@ def _control_args(a: argparse.Namespace) -> dict[str, object]:
     from photostyle.engine.controls import region_id
 
     out: dict[str, object] = {}
-    for name in ("preserve_color", "strength", "style_loss"):
+    for name in ("preserve_color", "strength", "style_loss", "skin"):
         if getattr(a, name, None) is not None:
             out[name] = getattr(a, name)
     for name, kind in (("region_strength", float), ("region_reference", str)):

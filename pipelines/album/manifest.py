@@ -17,6 +17,8 @@ from photostyle.imageio.atomic import write_text_atomic
 from pipelines.album.options import JOURNAL_DIR, TIMING_FIELDS, Entry
 
 _NOT_IN_RESULT = ("device", "threads")  # settings that do not change what is written
+# settings added after manifests were written, with the value that gives what those runs wrote
+_BEFORE_THEY_EXISTED = {"skin": "free"}
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -28,8 +30,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def settings_key(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that decide the output (JSON-normalised, without device and threads)."""
-    d = {k: v for k, v in settings.items() if k not in _NOT_IN_RESULT}
+    """The settings that decide the output (JSON-normalised, without device and threads; a setting an older
+    manifest lacks takes the value that reproduces what that run wrote)."""
+    d = {k: v for k, v in {**_BEFORE_THEY_EXISTED, **settings}.items() if k not in _NOT_IN_RESULT}
     return json.loads(json.dumps(d))
 
 

@@ -29,6 +29,7 @@ START_TIMEOUT_S = 120.0  # a cold start imports torch and loads the model
 CONFIG_NAME = "photostyle.json"
 QUALITIES = (("preview", "Preview (seconds)"), ("best", "Best (minutes)"))
 PRESERVE = (("none", "Off"), ("luminance", "Luminance only (keep the photo's colours)"), ("histogram", "Histogram"))
+SKIN = (("protect", "Protect skin tones"), ("free", "Free (skin takes the look too)"))
 MASKS = (("auto", "Automatic"), ("none", "None (whole image)"), ("selection", "Selection is the target object"))
 
 
@@ -306,9 +307,11 @@ def merge_alpha(rgba, rgb, bpc):
     return bytes(rgba)
 
 
-def settings_dict(quality, preserve_color, strength, extra_json=""):
+def settings_dict(quality, preserve_color, strength, extra_json="", skin=None):
     """The full settings the plug-in sends; new engine settings flow through EXTRA_JSON (a JSON object)."""
     s = {"quality": quality, "preserve_color": preserve_color, "strength": float(strength)}
+    if skin is not None:
+        s["skin"] = skin
     if extra_json and extra_json.strip():
         try:
             extra = json.loads(extra_json)
@@ -360,7 +363,7 @@ def main():
             GimpUi.init("photostyle")
             dialog = GimpUi.ProcedureDialog.new(procedure, config, "Photo Style: Transfer Look")
             dialog.get_spin_scale("strength", 100.0)  # a slider, shown as 0-100 %
-            dialog.fill(["reference", "quality", "preserve-color", "strength", "masks"])
+            dialog.fill(["reference", "quality", "preserve-color", "strength", "skin", "masks"])
             ok = dialog.run()
             dialog.destroy()
             if not ok:
@@ -387,6 +390,7 @@ def main():
                 config.get_property("preserve-color"),
                 config.get_property("strength"),
                 config.get_property("settings-json"),
+                config.get_property("skin"),
             )
         except EngineError as exc:
             return error(procedure, str(exc), Gimp.PDBStatusType.CALLING_ERROR)
@@ -505,6 +509,9 @@ def main():
                 "preserve-color", "_Preserve colours", "Keep the photo's own colours", choice(PRESERVE), "none", rw
             )
             proc.add_double_argument("strength", "_Strength", "0: the photo, 1: the full look", 0.0, 1.0, 1.0, rw)
+            proc.add_choice_argument(
+                "skin", "S_kin", "Keep skin on the skin-tone line where a person is found", choice(SKIN), "protect", rw
+            )
             proc.add_choice_argument(
                 "masks", "_Masks", "Which regions take their look from which", choice(MASKS), "auto", rw
             )
