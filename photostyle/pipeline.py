@@ -34,6 +34,7 @@ class Result:
     small_photo: np.ndarray | None = None
     small_result: np.ndarray | None = None
     trace: list[dict[str, float]] = field(default_factory=list)
+    skin: np.ndarray | None = None  # the skin mask the guard used ((H, W) in [0, 1]), None when none was looked for
 
 
 def read_region_references(settings: Settings) -> dict[int, np.ndarray]:
@@ -103,24 +104,19 @@ def transfer(
         small, out_small = engine.run(p, r, pairs, progress)
 
     image = finish(upsample(small, out_small, p, s.upsample_radius, s.upsample_eps), photo_px, prep)
+    skin = None
     if s.skin != "free":
-        image = protect_skin(photo_px, image, progress)
+        from photostyle.engine.skin import guard_skin
+        from photostyle.regions.skin import skin_mask
+
+        if progress:
+            progress(0.99, "protecting skin tones")
+        skin = skin_mask(photo_px)
+        image = guard_skin(photo_px, image, skin)
     if progress:
         progress(1.0, "done")
     trace = engine.trace if s.quality != "preview" else []
-    return Result(image, time.perf_counter() - t0, small, out_small, trace)
-
-
-def protect_skin(photo: np.ndarray, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-    """IMAGE (PHOTO in a look) with the skin the person model finds in PHOTO kept on the skin-tone line
-    (Settings.skin 'protect'); IMAGE itself, bit-identical, where no person or no skin is found."""
-    from photostyle.engine.skin import guard_skin
-    from photostyle.regions.skin import skin_mask
-
-    if progress:
-        progress(0.99, "protecting skin tones")
-    mask = skin_mask(photo)
-    return image if mask is None else guard_skin(photo, image, mask)
+    return Result(image, time.perf_counter() - t0, small, out_small, trace, skin)
 
 
 def transfer_files(

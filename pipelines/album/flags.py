@@ -7,8 +7,10 @@
 * ``clipped_highlights``: the look clipped highlights the photo did not have (the share of pixels at 1.0 in any
   channel is at least ``CLIP_RISE`` above the photo's own and at least ``CLIP_RATIO`` times it).
 
-Skin pushed off the skin-tone line is not checked here: it needs the skin guard's person/skin model (issue 17 item
-3), which this branch does not have.
+* ``skin_off_line``: where the person model found skin, more than ``SKIN_OFF_SHARE`` of it (weighted by the soft
+  skin mask) has a hue outside the skin band (photostyle.engine.skin.HUE_BAND, widened to hold the photo's own hue,
+  as the guard does) after the look. With ``--skin protect`` (the default) the guard keeps skin on the line, so this
+  flags ``--skin free`` looks that turned faces blue or green.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from photostyle.engine.skin import HUE_BAND, lab_hue_chroma
 from photostyle.regions.confidence import LOW_CONFIDENCE
 
 CONFIDENCE_THRESHOLD = LOW_CONFIDENCE  # calibrated on dpst-dev vs cross-dev: bench/flags.py
 CLIP_LEVEL = 254.5 / 255  # a channel at this or above is clipped (the top code value of an 8-bit file)
 CLIP_RISE = 0.02  # the look's clipped share must exceed the photo's by this much (2 % of the pixels) ...
 CLIP_RATIO = 2.0  # ... and be at least this many times the photo's
+SKIN_OFF_SHARE = 0.25  # share of the skin whose hue may leave the skin band before the photo is flagged
 FLAG_TEXT = {
     "low_confidence": "its regions match the reference's poorly",
     "clipped_highlights": "the look clipped highlights",
+    "skin_off_line": "skin pushed off the skin-tone line",
 }
 
 
@@ -35,18 +40,40 @@ def clipped_share(pixels: np.ndarray) -> float:
     return float((np.asarray(pixels)[..., :3] >= CLIP_LEVEL).any(-1).mean())
 
 
+def skin_off_share(photo: np.ndarray, result: np.ndarray, skin: np.ndarray | None) -> float | None:
+    """The share of the skin (weighted by the soft mask SKIN) whose hue in RESULT lies outside the skin band widened
+    to hold the photo's own hue; None where there is no skin."""
+    if skin is None:
+        return None
+    m = np.clip(np.asarray(skin, np.float64), 0.0, 1.0)
+    on = m > 0.5
+    if not on.any():
+        return None
+    _, hp, _ = lab_hue_chroma(np.asarray(photo)[on])
+    _, hr, _ = lab_hue_chroma(np.asarray(result)[on])
+    lo, hi = np.minimum(HUE_BAND[0], hp), np.maximum(HUE_BAND[1], hp)
+    w = m[on]
+    return float((w * ((hr < lo) | (hr > hi))).sum() / w.sum())
+
+
 def look_flags(
-    photo: np.ndarray, result: np.ndarray, match_confidence: float | None
+    photo: np.ndarray, result: np.ndarray, match_confidence: float | None, skin: np.ndarray | None = None
 ) -> tuple[list[str], dict[str, Any]]:
     """(reasons, measures): the reasons (keys of FLAG_TEXT) the look of RESULT on PHOTO is unreliable, and the
-    measures they were decided on (for the manifest)."""
+    measures they were decided on (for the manifest). SKIN: the photo's soft skin mask, or None."""
     reasons: list[str] = []
     before, after = clipped_share(photo), clipped_share(result)
     if match_confidence is not None and match_confidence < CONFIDENCE_THRESHOLD:
         reasons.append("low_confidence")
     if after >= before + CLIP_RISE and after >= CLIP_RATIO * before:
         reasons.append("clipped_highlights")
-    return reasons, {"clipped_before": round(before, 4), "clipped_after": round(after, 4)}
+    off = skin_off_share(photo, result, skin)
+    if off is not None and off > SKIN_OFF_SHARE:
+        reasons.append("skin_off_line")
+    measures: dict[str, Any] = {"clipped_before": round(before, 4), "clipped_after": round(after, 4)}
+    if off is not None:
+        measures["skin_off_line"] = round(off, 4)
+    return reasons, measures
 
 
 def describe_flags(entry: Mapping[str, Any]) -> str:
@@ -56,6 +83,8 @@ def describe_flags(entry: Mapping[str, Any]) -> str:
         text = FLAG_TEXT.get(reason, reason)
         if reason == "low_confidence" and entry.get("match_confidence") is not None:
             text += f" ({entry['match_confidence']:.2f})"
+        elif reason == "skin_off_line" and entry.get("skin_off_line") is not None:
+            text += f" ({100 * entry['skin_off_line']:.0f} % of the skin)"
         elif reason == "clipped_highlights" and entry.get("clipped_after") is not None:
             text += f" ({100 * entry['clipped_after']:.1f} % of pixels)"
         parts.append(text)

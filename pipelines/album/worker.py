@@ -17,6 +17,7 @@ from photostyle.imaging.exposure import apply_correction
 from photostyle.imaging.resize import resize_longest
 from photostyle.pipeline import load_model, transfer
 from photostyle.regions import prepare_masks
+from photostyle.regions.skin import skin_mask
 from photostyle.settings import Settings
 from pipelines.album.contact_sheet import write_thumbnails
 from pipelines.album.flags import look_flags
@@ -66,7 +67,10 @@ def process_photo(
             t1 = time.perf_counter()
             result = transfer(photo, reference, masks=pairs, settings=settings)
             times["transfer"] = time.perf_counter() - t1
-            flags, measures = look_flags(photo.pixels, result.image, confidence)
+            skin = result.skin
+            if skin is None and settings.skin == "free":  # the guard did not look for skin: look for the flag
+                skin = skin_mask(photo.pixels)
+            flags, measures = look_flags(photo.pixels, result.image, confidence, skin)
             t2 = time.perf_counter()
             if before_write is not None:
                 before_write({**entry, "status": WRITING})

@@ -115,3 +115,23 @@ def test_flagged_photos_come_first_on_the_contact_sheet_and_are_counted(tmp_path
     assert "flagged: the look clipped highlights" in page and "1 flagged" in page
     lines = [json.loads(x) for x in (out / MANIFEST_NAME).read_text().splitlines()]
     assert all("flags" in e and "clipped_after" in e for e in lines if e["status"] == "done")
+
+
+def test_skin_pushed_off_the_skin_line_is_flagged_without_the_guard_only() -> None:
+    """The astronaut in the rocket's blue night: --skin free turns her face blue (flagged), the guard does not."""
+    import importlib.util
+
+    from photostyle.imaging.resize import resize_longest
+
+    if importlib.util.find_spec("mediapipe") is None:
+        pytest.skip("the person model (mediapipe) is not installed")
+    photo = resize_longest(read_image(SAMPLES / "astronaut.png").pixels, 200)
+    night = resize_longest(read_image(SAMPLES / "rocket.jpg").pixels, 256)
+    guarded = transfer(photo, night, settings=Settings(quality="preview", skin="protect"))
+    free = transfer(photo, night, settings=Settings(quality="preview", skin="free"))
+    assert guarded.skin is not None and free.skin is None  # the guard looked for skin; free did not
+    flags_free, measures_free = look_flags(photo, free.image, None, guarded.skin)
+    flags_guarded, measures_guarded = look_flags(photo, guarded.image, None, guarded.skin)
+    assert "skin_off_line" in flags_free and measures_free["skin_off_line"] > 0.5
+    assert "skin_off_line" not in flags_guarded and measures_guarded["skin_off_line"] < 0.2
+    assert look_flags(photo, free.image, None, None)[0] == []  # no skin found: no skin flag
