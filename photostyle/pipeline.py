@@ -101,7 +101,9 @@ def transfer(
         set_threads(s.threads)
         device = pick_device(s.device)
         engine = DPST(load_vgg(s.vgg_weights, device), s, device)
-        small, out_small = engine.run(p, r, pairs, progress)
+        # the engine's own 100 % is not the end: the skin guard (0.99) and "done" (1.0) follow
+        stages = (lambda f, m: progress(min(f, 0.98), m)) if progress else None
+        small, out_small = engine.run(p, r, pairs, stages)
 
     image = finish(upsample(small, out_small, p, s.upsample_radius, s.upsample_eps), photo_px, prep)
     skin = None
