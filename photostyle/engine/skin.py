@@ -35,6 +35,12 @@ def lab_hue_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return lab[..., 0], hue, np.hypot(lab[..., 1], lab[..., 2])
 
 
+def skin_band(photo_hue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per pixel: the skin band HUE_BAND widened to hold the photo's own hue (degrees), so skin that was
+    already off the band in the photo is never pushed further off, nor counted as pushed."""
+    return np.minimum(HUE_BAND[0], photo_hue), np.maximum(HUE_BAND[1], photo_hue)
+
+
 def _wrap(deg: np.ndarray) -> np.ndarray:
     """Angles in degrees wrapped to [-180, 180)."""
     return (deg + 180.0) % 360.0 - 180.0
@@ -51,8 +57,7 @@ def guarded_colours(photo: np.ndarray, look: np.ndarray) -> np.ndarray:
 
     _, hp, cp = lab_hue_chroma(photo)
     lr, hr, cr = lab_hue_chroma(look)
-    lo = np.minimum(HUE_BAND[0], hp)
-    hi = np.maximum(HUE_BAND[1], hp)
+    lo, hi = skin_band(hp)
     # hp is in [lo, hi]; the allowed moves are [lo - hp, hi - hp] (the band never wraps: it lies in [0, 360))
     move = np.clip(_wrap(hr - hp), np.maximum(lo - hp, -MAX_HUE_SHIFT), np.minimum(hi - hp, MAX_HUE_SHIFT))
     hue = np.radians(hp + move)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from photostyle.errors import OutputError
-from photostyle.imageio.guard import check_folder_writable, check_free_space, existing_folder
+from photostyle.imageio.guard import check_folder_writable, check_free_space
 from photostyle.imageio.guard import check_not_inputs as _check_not_inputs
 
 SHEET_BYTES = 4 << 20  # room for the manifest, the contact sheet and its thumbnails
@@ -24,18 +24,13 @@ def check_not_inputs(outputs: Iterable[Path], photos: Iterable[Path], reference:
 def check_writable(out_dir: Path, export_lut: Path | None, needed: int, *, export_look: Path | None = None) -> None:
     """OUT_DIR (or the folder it will be made in), the LUT's folder and the --export-look folder (or the folder it
     will be made in) can be written, with NEEDED bytes free."""
-    if export_look is not None:
-        look_folder = existing_folder(export_look)
-        if not look_folder.is_dir():
-            raise OutputError(f"{export_look}: {look_folder} is not a folder; give --export-look a folder.")
+    if export_look is not None:  # a folder, or made in the nearest existing one: both checked by the guard
         check_folder_writable(export_look, what="--export-look", create=True)
     if export_lut is not None:
         lut = Path(export_lut)
         if lut.is_dir():
             raise OutputError(f"{lut}: is a folder; give --export-lut a file name ending in .cube.")
-        if not lut.parent.is_dir():
-            raise OutputError(f"{lut}: folder {lut.parent} does not exist; create it first or choose another path.")
-        check_folder_writable(lut.parent, what="--export-lut")
+        check_folder_writable(lut.parent, what="--export-lut")  # it must exist: a LUT's folder is not made
     check_folder_writable(out_dir, what="album output", create=True)
     check_free_space(out_dir, needed, what="the album's outputs")
 

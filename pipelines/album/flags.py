@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from photostyle.engine.skin import HUE_BAND, lab_hue_chroma
+from photostyle.engine.skin import lab_hue_chroma, skin_band
 from photostyle.regions.confidence import LOW_CONFIDENCE
 
 CONFIDENCE_THRESHOLD = LOW_CONFIDENCE  # calibrated on dpst-dev vs cross-dev: bench/flags.py
@@ -51,7 +51,7 @@ def skin_off_share(photo: np.ndarray, result: np.ndarray, skin: np.ndarray | Non
         return None
     _, hp, _ = lab_hue_chroma(np.asarray(photo)[on])
     _, hr, _ = lab_hue_chroma(np.asarray(result)[on])
-    lo, hi = np.minimum(HUE_BAND[0], hp), np.maximum(HUE_BAND[1], hp)
+    lo, hi = skin_band(hp)
     w = m[on]
     return float((w * ((hr < lo) | (hr > hi))).sum() / w.sum())
 
