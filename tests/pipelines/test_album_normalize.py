@@ -75,6 +75,9 @@ def test_drift_shoot_spread_falls_below_35_percent() -> None:
 
 
 def test_consistent_photos_change_by_under_one_delta_e() -> None:
+    if not all((DPST / f"in{i}.png").exists() for i in (1, 4, 7)):
+        # the samples are close-ups: at 160 px even a 1/30 reframing moves their tiles too much to match
+        pytest.skip(f"{DPST} not found: the reframing check needs the wide DPST scenes beside the project")
     scenes = _scenes()
     # three different scenes, each as shot, plus three reframings of the first scene at the same exposure
     h, w = scenes[0].shape[:2]
