@@ -49,6 +49,10 @@ class Settings:
         w = exp(-var / flat_variance) and var the photo's 5x5 luminance variance: where the photo is smooth (skies,
         walls) the output's neighbour differences follow the photo's. The matting term alone lets a stage near the
         photo's own size paint texture there, as long as it is locally affine in the photo's faint noise.
+    affine_radius, affine_eps, affine_detail: best quality's result, at the final working size, refitted as local
+        affine colour maps of the photo over (2 radius + 1)^2 windows (eps regularises them toward a shift), plus
+        the look's finest grain up to affine_detail times the photo's own (photostyle/engine/upsample.py,
+        ``photographic``): whatever the masks, no edge or shape the photo lacks. affine_radius 0 turns it off.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
     seed: makes runs repeatable (bit for bit on the CPU; on CUDA up to float rounding, about 1e-4).
@@ -83,6 +87,9 @@ class Settings:
     region_blur: float = 0.01  # soft-mask blur, as a fraction of the longest side
     upsample_radius: int = 2
     upsample_eps: float = 1e-4
+    affine_radius: int = 8
+    affine_eps: float = 1e-4
+    affine_detail: float = 0.5
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -117,13 +124,16 @@ class Settings:
             raise SettingsError(f"working sizes must be at least 32 pixels, got {self.scales}.")
         if any(i < 0 for i in self.iterations):
             raise SettingsError(f"iterations must be >= 0, got {self.iterations}.")
-        for name in ("content_weight", "style_weight", "matting_weight", "stall_tolerance", "flat_weight"):
+        names = ("content_weight", "style_weight", "matting_weight", "stall_tolerance", "flat_weight")
+        for name in (*names, "affine_radius", "affine_detail"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0.")
         if self.threads is not None and (isinstance(self.threads, bool) or not self.threads >= 1):
             raise SettingsError(f"threads must be at least 1 (or left out for all cores), not {self.threads}.")
         if self.precision not in PRECISIONS:
             raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
+        if not self.affine_eps > 0:
+            raise SettingsError(f"affine_eps must be > 0, not {self.affine_eps}.")
         if not self.flat_variance > 0:
             raise SettingsError(f"flat_variance must be > 0, not {self.flat_variance}.")
         if self.vgg_weights is not None and not os.fspath(self.vgg_weights):

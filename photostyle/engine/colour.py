@@ -11,22 +11,54 @@ Each photo region's colours are mapped to its partner reference region's by an a
 * ``mean_cov``: the symmetric mean/covariance (Monge-Kantorovich) map, which mixes all three channels.
 * ``reinhard``: Reinhard's per-channel mean and spread (the bench's baseline).
 
-Regions are blended with soft masks so no seam shows where two maps meet.
+Three rules keep the result a photograph when the regions come from the automatic masks:
+
+* **trust** (``photostyle.regions.confidence.region_trust``): a photo region whose partner is not alike takes the
+  whole reference's map (the global look), one in between a mix of the two; when nothing corresponds, the whole
+  photo takes the global look. The user's masks are trusted as drawn.
+* **edge-aware blending**: the regions' soft masks are feathered along the photo's own edges (the guided filter of
+  ``regions.targeting.soft_region_masks``), so a map changes across the photo's edges, and smoothly over flat
+  areas where the automatic border crosses no edge (no halo along a skyline, no blotch in a sky split in two).
+* **colours inside the reference's** (``confine``): an affine map extrapolates where the photo region has tones its
+  partner lacks (its dark or bright end), and can make hues that appear nowhere in the reference (blue irises
+  from a sky, blue table legs from a grey room). Each output pixel's chroma is limited to what the reference
+  region has at that lightness and hue (``ChromaLimit``); a hue the reference lacks is turned toward grey, never
+  into another hue.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from skimage import color
 
 from photostyle.imaging.transport import mean_cov_map
+from photostyle.regions.confidence import region_trust
 from photostyle.regions.labels import RegionPairs, soft_masks
+from photostyle.regions.targeting import soft_region_masks
 
 _MIN_PIXELS = 16
+FEATHER = 0.12  # the edge-aware feather's radius, as a share of the longest side: wide, so a map changes gently
+# across flat areas (a border the segmenter drew through fog or a sky) and sharply only at the photo's edges
+# a map's largest gain (singular value of A on L* and on chroma): a flat photo region (fog, an overcast sky) given
+# the spread of a busy reference region would have its faint noise and gradients blown up into blotches
+MAX_GAIN = 3.0
+FEATHER_EPS = (
+    1e-2  # its guided filter's eps (colour units^2): only edges of the photo above this contrast hold a border
+)
 
 
-def affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """A (3x3), b such that A x + b carries src's colour distribution to dst's (rows are pixels)."""
+def _cap_gain(a: np.ndarray, max_gain: float) -> np.ndarray:
+    """A with its singular values limited to MAX_GAIN (the directions kept)."""
+    u, sv, vt = np.linalg.svd(a)
+    return (u * np.minimum(sv, max_gain)) @ vt
+
+
+def affine_map(
+    src: np.ndarray, dst: np.ndarray, method: str, max_gain: float | None = MAX_GAIN
+) -> tuple[np.ndarray, np.ndarray]:
+    """A (3x3), b such that A x + b carries src's colour distribution to dst's (rows are pixels); the gains on
+    lightness and on chroma at most MAX_GAIN (None: unlimited; Reinhard's baseline is never limited)."""
     ms, md = src.mean(0), dst.mean(0)
     if method == "reinhard":
         a = np.diag(dst.std(0) / np.maximum(src.std(0), 1e-3))
@@ -35,6 +67,8 @@ def affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarra
     cd = np.cov(dst.T) + 1e-3 * np.eye(3)
     if method == "mean_cov":
         a = mean_cov_map(cs, cd)
+        if max_gain is not None:
+            a = _cap_gain(a, max_gain)
     elif method == "luma_first":
         # L' = k L; chroma = beta L + e, e uncorrelated with L: e' = M e, chroma' = beta_d L' + M (chroma - beta_s L)
         k = np.sqrt(cd[0, 0] / cs[0, 0])
@@ -43,6 +77,8 @@ def affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarra
             cs[1:, 1:] - np.outer(cs[1:, 0], cs[0, 1:]) / cs[0, 0],
             cd[1:, 1:] - np.outer(cd[1:, 0], cd[0, 1:]) / cd[0, 0],
         )
+        if max_gain is not None:
+            k, m = min(k, max_gain), _cap_gain(m, max_gain)
         a = np.zeros((3, 3))
         a[0, 0] = k
         a[1:, 0] = beta_d * k - m @ beta_s
@@ -53,7 +89,11 @@ def affine_map(src: np.ndarray, dst: np.ndarray, method: str) -> tuple[np.ndarra
 
 
 def region_maps(
-    photo_lab: np.ndarray, ref_lab: np.ndarray, pairs: RegionPairs, method: str = "luma_first"
+    photo_lab: np.ndarray,
+    ref_lab: np.ndarray,
+    pairs: RegionPairs,
+    method: str = "luma_first",
+    max_gain: float | None = MAX_GAIN,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each photo region, the Lab affine map (A, b) toward its partner reference region."""
     p = photo_lab.reshape(-1, 3)
@@ -70,10 +110,75 @@ def region_maps(
         if len(src) < _MIN_PIXELS:
             maps[k] = (np.eye(3), np.zeros(3))
             continue
-        maps[k] = affine_map(src, dst, method)
+        maps[k] = affine_map(src, dst, method, max_gain)
     return maps
 
 
+# ------------------------------------------------------------------------------------------------ chroma limit
+L_BINS, HUE_BINS = 10, 36  # the reference's chroma is tabulated by lightness (10 L* units) and hue (10 degrees)
+CHROMA_QUANTILE = 0.98  # a cell's limit: this quantile of the reference pixels' chroma there
+MIN_CELL = 8  # pixels a cell needs to count (fewer: no colour at that lightness and hue)
+KNEE = 0.7  # chroma up to KNEE x the limit passes unchanged; above, it is compressed smoothly toward the limit
+
+
+class ChromaLimit:
+    """The most chroma the reference (a set of CIELAB pixels) has at each lightness and hue, and a soft clamp to it.
+
+    A cell of the (L*, hue) table holds the CHROMA_QUANTILE of the chroma of the pixels in it; an empty cell is 0
+    (that hue does not appear at that lightness). The table is widened by one cell each way (the reference's
+    hues are a sample: a hue one cell away is still its colour), and looked up bilinearly so the limit varies
+    smoothly with colour.
+    """
+
+    def __init__(self, lab: np.ndarray) -> None:
+        px = lab.reshape(-1, 3)
+        li, hi = self._cells(px)
+        chroma = np.hypot(px[:, 1], px[:, 2])
+        table = np.zeros((L_BINS, HUE_BINS))
+        cell = li * HUE_BINS + hi
+        order = np.argsort(cell, kind="stable")
+        bounds = np.searchsorted(cell[order], np.arange(L_BINS * HUE_BINS + 1))
+        for c in range(L_BINS * HUE_BINS):
+            lo, up = bounds[c], bounds[c + 1]
+            if up - lo >= MIN_CELL:
+                table.flat[c] = np.quantile(chroma[order[lo:up]], CHROMA_QUANTILE)
+        self.table = ndimage.maximum_filter(table, size=3, mode=("nearest", "wrap"))
+
+    @staticmethod
+    def _cells(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        li = np.clip((px[:, 0] / (100.0 / L_BINS)).astype(int), 0, L_BINS - 1)
+        hue = np.mod(np.degrees(np.arctan2(px[:, 2], px[:, 1])), 360.0)
+        return li, np.minimum((hue / (360.0 / HUE_BINS)).astype(int), HUE_BINS - 1)
+
+    def limit(self, px: np.ndarray) -> np.ndarray:
+        """The chroma limit (N,) at each pixel's (L*, hue), bilinear in the table (hue wraps around)."""
+        lf = np.clip(px[:, 0] / (100.0 / L_BINS) - 0.5, 0, L_BINS - 1)
+        hf = np.mod(np.degrees(np.arctan2(px[:, 2], px[:, 1])), 360.0) / (360.0 / HUE_BINS) - 0.5
+        l0 = np.minimum(lf.astype(int), L_BINS - 2)
+        tl = lf - l0
+        h0 = np.floor(hf).astype(int)
+        th = hf - h0
+        h0, h1 = np.mod(h0, HUE_BINS), np.mod(h0 + 1, HUE_BINS)
+        t = self.table
+        top = t[l0, h0] * (1 - th) + t[l0, h1] * th
+        bottom = t[l0 + 1, h0] * (1 - th) + t[l0 + 1, h1] * th
+        return top * (1 - tl) + bottom * tl
+
+
+def confine_chroma(px: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """CIELAB pixels (N, 3) with their chroma softly clamped to LIMIT (N,), hue and lightness unchanged."""
+    c = np.hypot(px[:, 1], px[:, 2])
+    knee = KNEE * limit
+    span = np.maximum(limit - knee, 1e-6)
+    squeezed = knee + span * np.tanh(np.maximum(c - knee, 0.0) / span)
+    new = np.where(c > knee, squeezed, c)
+    scale = np.where(c > 1e-9, new / np.maximum(c, 1e-9), 1.0)
+    out = px.copy()
+    out[:, 1:] *= scale[:, None]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the transfer
 def region_colour_transfer(
     photo: np.ndarray,
     reference: np.ndarray,
@@ -81,20 +186,83 @@ def region_colour_transfer(
     *,
     method: str = "luma_first",
     soft_sigma: float | None = None,
+    feather: str = "edges",
+    confine: bool = True,
+    max_gain: float | None = MAX_GAIN,
 ) -> np.ndarray:
-    """PHOTO recoloured region by region toward REFERENCE (float RGB in [0, 1]); soft masks blend the maps."""
+    """PHOTO recoloured region by region toward REFERENCE (float RGB in [0, 1]); soft masks blend the maps.
+
+    soft_sigma: the feather's radius in pixels (None: FEATHER of the longest side; 0: hard borders).
+    feather: 'edges' (along the photo's edges, the guided filter) or 'gaussian' (a plain blur, the bench's
+    per-region Reinhard baseline). confine: keep each region's colours within its reference region's chroma
+    (``ChromaLimit``). max_gain: the maps' largest gain (None: unlimited). Regions whose partner is not alike take
+    the global map (``region_trust``).
+    """
     h, w = photo.shape[:2]
     pairs = pairs.resized((h, w), reference.shape[:2])
     lab = color.rgb2lab(photo).astype(np.float64)
-    maps = region_maps(lab, color.rgb2lab(reference), pairs, method)
+    ref_lab = color.rgb2lab(reference).astype(np.float64)
+    trust = region_trust(pairs)
+    if pairs.confidence and max(trust.values(), default=0.0) <= 0.0:  # nothing corresponds: one global look
+        pairs = RegionPairs(np.zeros((h, w), np.int32), np.zeros(reference.shape[:2], np.int32), {0: 0})
+        trust = {0: 1.0}
     regions = pairs.photo_regions()
-    sigma = max(h, w) / 100.0 if soft_sigma is None else soft_sigma
-    weights = soft_masks(pairs.photo, regions, sigma)
+    # the gain limit is for the regions' own maps (a flat region against a busy one); the one global map of a
+    # whole photo is left free, like Reinhard's
+    maps = region_maps(lab, ref_lab, pairs, method, max_gain if len(regions) > 1 else None)
     flat = lab.reshape(-1, 3)
+    sigma = max(h, w) * FEATHER if soft_sigma is None else soft_sigma
+    weights = region_weights(pairs.photo, regions, photo, sigma, feather)
+    whole: tuple[np.ndarray, np.ndarray] | None = None
+    if min(trust.values(), default=1.0) < 1.0:
+        whole = affine_map(flat, ref_lab.reshape(-1, 3), method, None)
     out = np.zeros_like(flat)
     for wk, k in zip(weights, regions, strict=True):
         a, b = maps[k]
-        out += wk.reshape(-1, 1) * (flat @ a.T + b)
+        mapped = flat @ a.T + b
+        t = trust.get(k, 1.0)
+        if whole is not None and t < 1.0:
+            mapped = t * mapped + (1.0 - t) * (flat @ whole[0].T + whole[1])
+        out += wk.reshape(-1, 1) * mapped
     out[:, 0] = np.clip(out[:, 0], 0, 100)
+    if confine:
+        out = confine_chroma(out, _chroma_cap(out, ref_lab, pairs, trust, weights))
     rgb = color.lab2rgb(out.reshape(h, w, 3))
     return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def region_weights(
+    labels: np.ndarray, regions: list[int], photo: np.ndarray, radius: float, feather: str
+) -> np.ndarray:
+    """(K, H, W) soft masks of REGIONS of LABELS summing to 1: feathered over RADIUS pixels along PHOTO's edges
+    (feather 'edges', the guided filter) or by a Gaussian blur of that sigma ('gaussian'); hard when RADIUS is 0."""
+    if feather not in ("edges", "gaussian"):
+        raise ValueError(f"unknown feather {feather!r}")
+    if feather == "edges" and radius > 0 and len(regions) > 1:
+        return soft_region_masks(labels, regions, photo, radius=max(1, round(radius)), eps=FEATHER_EPS)
+    return soft_masks(labels, regions, radius if feather == "gaussian" else 0.0)
+
+
+def _chroma_cap(
+    out: np.ndarray, ref_lab: np.ndarray, pairs: RegionPairs, trust: dict[int, float], weights: np.ndarray
+) -> np.ndarray:
+    """Per output pixel (N, 3 CIELAB), the chroma its regions' references allow at its lightness and hue: each
+    region's partner's ``ChromaLimit`` (the whole reference's for regions taking the global look, a mix in between),
+    blended by the regions' soft masks."""
+    ref_px = ref_lab.reshape(-1, 3)
+    rl = pairs.reference.ravel()
+    whole = ChromaLimit(ref_px)
+    whole_cap = whole.limit(out)
+    cap = np.zeros(len(out))
+    own: dict[int, np.ndarray] = {}
+    for wk, k in zip(weights, pairs.photo_regions(), strict=True):
+        j, t = pairs.partner.get(k, -1), trust.get(k, 1.0)
+        sel = rl == j
+        if j >= 0 and t > 0.0 and int(sel.sum()) >= _MIN_PIXELS:
+            if j not in own:
+                own[j] = ChromaLimit(ref_px[sel]).limit(out)
+            region_cap = t * own[j] + (1.0 - t) * whole_cap
+        else:
+            region_cap = whole_cap
+        cap += wk.reshape(-1) * region_cap
+    return cap

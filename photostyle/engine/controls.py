@@ -154,8 +154,10 @@ def _map_twice(reference: np.ndarray, photo: np.ndarray, pairs: RegionPairs) -> 
     each reference region takes exactly its photo regions' statistics (a seam in the reference is harmless)."""
     from photostyle.engine.colour import region_colour_transfer
 
-    once = region_colour_transfer(reference, photo, pairs, soft_sigma=0.0, method="mean_cov")
-    return region_colour_transfer(once, photo, pairs, soft_sigma=0.0, method="mean_cov")
+    once = region_colour_transfer(
+        reference, photo, pairs, soft_sigma=0.0, method="mean_cov", confine=False, max_gain=None
+    )
+    return region_colour_transfer(once, photo, pairs, soft_sigma=0.0, method="mean_cov", confine=False, max_gain=None)
 
 
 def _grid(n: int, cell_hw: tuple[int, int]) -> tuple[int, int]:

@@ -21,8 +21,11 @@ The paper's code runs two stages of 1000 L-BFGS steps at 700 px: masked neural s
 regularised pass started from that result. That is over two hours on a laptop CPU. The equivalent here:
 stage one is replaced by a closed-form per-region colour transfer (the look's colour statistics, photorealistic by
 construction) and stage two runs coarse to fine: the colours and layout settle at small sizes, the texture is built
-at the last (700 px in the best quality, where DPST works), and the result is carried to the photo's full size by
-local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
+at the last (700 px in the best quality, where DPST works). The result is then refitted as local affine colour maps
+of the photo over windows wider than the matting term's 3x3 (``Settings.affine_radius``), plus the look's finest
+grain where the photo has texture (``upsample.photographic``): texture painted into fur or foliage is locally affine
+in 3x3 windows, so the matting term alone lets the reference's structures through, the refit does not. The result
+is carried to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
 paper's first stage for those who want it.
 """
 
@@ -39,9 +42,10 @@ import torch.nn.functional as F
 
 from photostyle.engine.colour import region_colour_transfer
 from photostyle.engine.regularise import matting_energy, matting_laplacian, to_torch
-from photostyle.engine.upsample import upsample
+from photostyle.engine.upsample import photographic, upsample
 from photostyle.imaging.filters import box_mean
 from photostyle.imaging.resize import resize_longest
+from photostyle.regions.confidence import region_trust
 from photostyle.regions.labels import RegionPairs, resize_labels
 from photostyle.runtime import use_bf16
 from photostyle.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
@@ -59,6 +63,12 @@ FIRST_STEP = 0.003
 # the style layers of the last scale when coarser ones ran before it: conv5_1's Gram (1/16 of the working size)
 # is set at the coarser scales, and leaving out conv4_3..conv5_1 makes an evaluation at 700 px 20 % cheaper
 FINAL_LAYERS = STYLE_LAYERS[:4]
+# the layers whose Gram matrices carry tone and fine texture (receptive fields of a few pixels): the only ones a
+# photo region whose partner is not alike (``regions.confidence.region_trust`` under TEXTURE_TRUST) is styled
+# with, toward the whole reference; the deeper layers carry shapes and objects and move only between regions
+# that correspond
+TONE_LAYERS = STYLE_LAYERS[:2]
+TEXTURE_TRUST = 0.5
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
@@ -177,7 +187,7 @@ class Stage:
     style_norm: dict[str, torch.Tensor]  # layer -> (K,)
     photo_masks: dict[str, torch.Tensor]  # layer -> (K, n)
     supports: dict[str, Support]  # layer -> the masks as pixel ids and weights
-    area: torch.Tensor  # (K,)
+    area: dict[str, torch.Tensor]  # layer -> (K,): each region's share of the photo, 0 where it takes no texture
     laplacian: torch.Tensor | None
     histogram: HistogramTargets | None = None  # Settings.style_loss == 'histogram'
     flat: tuple[torch.Tensor, torch.Tensor] | None = None  # the photo and its flatness weights (Settings.flat_weight)
@@ -198,6 +208,21 @@ def flat_energy(x: torch.Tensor, photo: torch.Tensor, weights: torch.Tensor) -> 
     dx = (d[..., :, 1:] - d[..., :, :-1]).pow(2).sum(1, keepdim=True) * weights[..., :, 1:]
     dy = (d[..., 1:, :] - d[..., :-1, :]).pow(2).sum(1, keepdim=True) * weights[..., 1:, :]
     return (dx.sum() + dy.sum()) / (x.shape[2] * x.shape[3])
+
+
+def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
+    """The pairs the Gram loss uses and the photo regions that take texture (all style layers) from their partner.
+
+    Regions the confidence rule does not trust (``region_trust`` under TEXTURE_TRUST) take their Gram targets from
+    the whole reference at the TONE_LAYERS only: the reference's tone and fine grain, never its shapes. When no
+    region is trusted the whole photo is one region (one global look).
+    """
+    trust = region_trust(pairs)
+    textured = {k for k, t in trust.items() if t >= TEXTURE_TRUST}
+    if not textured and pairs.confidence:
+        return RegionPairs(np.zeros_like(pairs.photo), np.zeros_like(pairs.reference), {0: 0}), set()
+    partner = {k: (j if k in textured else -1) for k, j in pairs.partner.items()}
+    return RegionPairs(pairs.photo, pairs.reference, partner, pairs.confidence, pairs.match_confidence), textured
 
 
 class DPST:
@@ -225,6 +250,7 @@ class DPST:
         h, w = photo.shape[:2]
         rh, rw = reference.shape[:2]
         pairs = pairs.resized((h, w), (rh, rw))
+        pairs, textured = _texture_pairs(pairs)
         plab, rlab = pairs.photo, pairs.reference
         regions = pairs.photo_regions()
         pt = _t(photo, dev)
@@ -243,7 +269,9 @@ class DPST:
         for level, name in enumerate(STYLE_LAYERS):
             # 2x2 max pools floor the size: conv{i+1}_1 sees (h >> i, w >> i)
             pmasks[name] = _layer_masks(plab, regions, (h >> level, w >> level), dev)
-        area = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
+        share = torch.tensor([(plab == k).mean() for k in regions], dtype=torch.float32, device=dev)
+        deep = share * torch.tensor([k in textured for k in regions], dtype=torch.float32, device=dev)
+        area = {name: share if name in TONE_LAYERS else deep for name in STYLE_LAYERS}
         lap = to_torch(matting_laplacian(photo, self.s.matting_epsilon), dev) if matting else None
         hist = (
             histogram_targets(self.vgg, reference, rlab, partners, pmasks, self.bf16)
@@ -287,7 +315,8 @@ class DPST:
         for name in styled:
             f = feats[name]
             g = _region_grams(f, st.supports[name])
-            style = style + ((g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name] * st.area).sum()
+            loss = (g - st.style_targets[name]).pow(2).sum((1, 2)) / st.style_norm[name]
+            style = style + (loss * st.area[name]).sum()
         out = {"content": content, "style": style}
         if st.histogram is not None:  # Risser et al. 2017, beside the Gram loss
             out["histogram"] = histogram_loss(feats, st.histogram)
@@ -431,4 +460,7 @@ class DPST:
             prev_photo = p
             done += evals * unit
         assert result is not None and prev_photo is not None
+        # whatever the masks: an edge-aware local colour transform of the photo plus its fine grain, never new
+        # edges or shapes (photostyle.engine.upsample.photographic)
+        result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail)
         return prev_photo, result

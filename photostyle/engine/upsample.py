@@ -12,8 +12,9 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
+from scipy import ndimage
 
-from photostyle.imaging.filters import fit_affine
+from photostyle.imaging.filters import box_mean_array, fit_affine
 
 
 @functools.cache
@@ -66,3 +67,26 @@ def upsample(
     if small_photo.shape == photo.shape and np.array_equal(small_photo, photo):
         return np.clip(small_result, 0, 1).astype(np.float32)
     return apply_affine(fit_affine(small_photo, small_result, radius, eps), photo)
+
+
+def photographic(photo: np.ndarray, result: np.ndarray, radius: int, eps: float, detail: float) -> np.ndarray:
+    """RESULT (the optimiser's free pixels) made a photograph of PHOTO again, at the same size.
+
+    The result is refitted as local affine colour maps of the photo over (2 RADIUS + 1)^2 windows (the guided
+    filter's regression, coefficients smoothed: a bilateral-grid-like edge-aware colour transform). Inside a
+    window one affine map of the photo's colours cannot draw an edge, a stripe or a shape the photo does not have:
+    the lattice of a launch tower painted into fur (affine in 3x3 windows, which is how it passed the matting
+    term) is gone. What the fit leaves out is the look's fine texture; its finest part (under a 1-px Gaussian)
+    is added back, at most DETAIL times the photo's own local fine detail: grain where the photo has texture,
+    nothing new in its flat areas. DETAIL 0 keeps the pure affine fit; RADIUS 0 returns RESULT unchanged.
+    """
+    if radius <= 0:
+        return result
+    fitted = apply_affine(fit_affine(photo, result, radius, eps), photo)
+    if detail > 0:
+        rest = np.asarray(result, np.float32) - fitted
+        fine = rest - ndimage.gaussian_filter(rest, (1.0, 1.0, 0))
+        grey = np.asarray(photo, np.float32).mean(-1)
+        own = np.sqrt(box_mean_array((grey - ndimage.gaussian_filter(grey, 1.0)) ** 2, 2))[..., None]
+        fitted = fitted + np.clip(fine, -detail * own, detail * own)
+    return np.clip(fitted, 0, 1).astype(np.float32)

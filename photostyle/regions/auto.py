@@ -201,6 +201,7 @@ def segment_pair(
         found = _flat_reference(found)
     seg = _tidy(found)
     seg.confidence, seg.match_confidence = region_confidence(ps, rs, seg.pairs, vgg_weights=vgg_weights)
+    seg.pairs.confidence, seg.pairs.match_confidence = dict(seg.confidence), seg.match_confidence
     seg.pairs = seg.pairs.resized(p.shape[:2], r.shape[:2])
     return seg
 

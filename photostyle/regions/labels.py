@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -207,12 +207,16 @@ class RegionPairs:
     """Label maps of photo and reference, and for each photo region the reference region it takes its look from.
 
     ``partner[k]`` is a reference label, or -1 for "the whole reference" (the fallback when the reference has no
-    such region).
+    such region). ``confidence`` (automatic masks only) is how alike each photo region and its partner are, in
+    [0, 1], and ``match_confidence`` their area-weighted mean (``photostyle.regions.confidence``); empty and None
+    for the user's masks, which are trusted as drawn.
     """
 
     photo: np.ndarray
     reference: np.ndarray
     partner: dict[int, int]
+    confidence: dict[int, float] = field(default_factory=dict)
+    match_confidence: float | None = None
 
     def photo_regions(self) -> list[int]:
         return [int(k) for k in np.unique(self.photo) if k >= 0]
@@ -221,7 +225,7 @@ class RegionPairs:
         """The same pairing with both label maps resized (nearest neighbour) to (height, width) sizes."""
         p = self.photo if self.photo.shape == photo_hw else resize_labels(self.photo, photo_hw[::-1])
         r = self.reference if self.reference.shape == ref_hw else resize_labels(self.reference, ref_hw[::-1])
-        return RegionPairs(p, r, dict(self.partner))
+        return RegionPairs(p, r, dict(self.partner), dict(self.confidence), self.match_confidence)
 
 
 def pair_by_label(photo: np.ndarray, reference: np.ndarray, *, min_pixels: int = 16) -> RegionPairs:

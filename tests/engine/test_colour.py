@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import color
 
-from photostyle.engine.colour import affine_map, region_colour_transfer
+from photostyle.engine.colour import MAX_GAIN, ChromaLimit, affine_map, region_colour_transfer, region_weights
 from photostyle.regions.labels import RegionPairs, whole_image
 
 
@@ -17,7 +17,7 @@ def _lab_rows(img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("method", ["luma_first", "mean_cov"])
 def test_maps_carry_mean_and_covariance(cat: np.ndarray, rocket: np.ndarray, method: str) -> None:
     src, dst = _lab_rows(cat), _lab_rows(rocket)
-    a, b = affine_map(src, dst, method)
+    a, b = affine_map(src, dst, method, max_gain=None)
     out = src @ a.T + b
     np.testing.assert_allclose(out.mean(0), dst.mean(0), atol=1e-6)
     # the maps are fitted with 1e-3 added to both covariances
@@ -62,3 +62,74 @@ def test_regions_take_their_partners_colours(cat: np.ndarray, rocket: np.ndarray
 def test_unknown_method_is_refused(cat: np.ndarray) -> None:
     with pytest.raises(ValueError, match="unknown colour transfer method"):
         affine_map(_lab_rows(cat), _lab_rows(cat), "nope")
+
+
+def test_gain_is_limited(rocket: np.ndarray, coffee: np.ndarray) -> None:
+    """A flat photo region (the rocket's overcast sky) given a busy reference's spread: without the limit its faint
+    gradients are blown up many times (blotches); with it, no direction of the map gains more than MAX_GAIN."""
+    sky = _lab_rows(rocket[: rocket.shape[0] // 5])
+    free, _ = affine_map(sky, _lab_rows(coffee), "luma_first", max_gain=None)
+    capped, _ = affine_map(sky, _lab_rows(coffee), "luma_first")
+    assert free[0, 0] > MAX_GAIN * 1.5
+    assert capped[0, 0] <= MAX_GAIN + 1e-9
+    assert np.linalg.svd(capped[1:, 1:], compute_uv=False).max() <= MAX_GAIN + 1e-9
+
+
+def _excess_chroma(out: np.ndarray, reference: np.ndarray) -> float:
+    """Share of output pixels with over 5 units more chroma than the reference has at their lightness and hue."""
+    lab = color.rgb2lab(out).reshape(-1, 3)
+    limit = ChromaLimit(color.rgb2lab(reference)).limit(lab)
+    return float((np.hypot(lab[:, 1], lab[:, 2]) - limit > 5.0).mean())
+
+
+@pytest.mark.parametrize("photo_name,ref_name", [("cat", "rocket"), ("coffee", "cat")])
+def test_no_colour_the_reference_lacks(photo_name: str, ref_name: str, request: pytest.FixtureRequest) -> None:
+    """The affine map extrapolates where the photo has tones the reference lacks (the cat's yellow irises become
+    the rocket sky's blue, and more); confined, every pixel stays within the reference's chroma at its lightness
+    and hue."""
+    photo, ref = request.getfixturevalue(photo_name), request.getfixturevalue(ref_name)
+    pairs = whole_image(photo.shape[:2], ref.shape[:2])
+    assert _excess_chroma(region_colour_transfer(photo, ref, pairs, confine=False), ref) > 0.03
+    assert _excess_chroma(region_colour_transfer(photo, ref, pairs), ref) < 0.005
+
+
+def _halves(img: np.ndarray) -> np.ndarray:
+    labels = np.zeros(img.shape[:2], np.int32)
+    labels[:, img.shape[1] // 2 :] = 1
+    return labels
+
+
+def test_untrusted_regions_take_the_global_look(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """The confidence rule: a region whose partner is not alike takes the whole reference's map; when the photo's
+    regions do not correspond at all, the whole photo gets the one global look."""
+    ref_labels = np.zeros(rocket.shape[:2], np.int32)
+    ref_labels[: rocket.shape[0] // 2] = 1
+    photo_labels = _halves(cat)
+    glob = region_colour_transfer(cat, rocket, whole_image(cat.shape[:2], rocket.shape[:2]), soft_sigma=0.0)
+    trusted = RegionPairs(photo_labels, ref_labels, {0: 0, 1: 1})
+    own = region_colour_transfer(cat, rocket, trusted, soft_sigma=0.0)
+    mixed = RegionPairs(photo_labels, ref_labels, {0: 0, 1: 1}, {0: 0.9, 1: 0.2}, 0.7)
+    out = region_colour_transfer(cat, rocket, mixed, soft_sigma=0.0)
+    right, left = photo_labels == 1, photo_labels == 0
+    np.testing.assert_allclose(out[right], glob[right], atol=1e-5)  # region 1 (0.2): the global look
+    np.testing.assert_allclose(out[left], own[left], atol=1e-5)  # region 0 (0.9): its partner's
+    assert np.abs(own[right] - glob[right]).mean() > 0.02  # and the two looks differ there
+    unrelated = RegionPairs(photo_labels, ref_labels, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.4)
+    np.testing.assert_allclose(region_colour_transfer(cat, rocket, unrelated), region_colour_transfer(
+        cat, rocket, whole_image(cat.shape[:2], rocket.shape[:2])), atol=1e-6)  # fmt: skip
+
+
+def test_region_borders_follow_the_photos_edges(cat: np.ndarray, coffee: np.ndarray) -> None:
+    """Two photos side by side make an edge; the regions' border is drawn 6 px off it, inside the right photo.
+    Feathered along the photo's edges, the right region's map leaks across the edge into the left photo half as
+    far as a plain blur of the same width lets it (the halo a skyline gets), and stays about as soft inside."""
+    h = min(cat.shape[0], coffee.shape[0])
+    photo = np.concatenate([cat[:h], coffee[:h]], 1)
+    seam = cat.shape[1]
+    labels = np.zeros(photo.shape[:2], np.int32)
+    labels[:, seam + 6 :] = 1
+    edges = region_weights(labels, [0, 1], photo, 16.0, "edges")[1]
+    blur = region_weights(labels, [0, 1], photo, 16.0, "gaussian")[1]
+    for band in (slice(seam - 6, seam), slice(seam - 12, seam - 6)):  # the left photo, across the edge
+        assert edges[:, band].mean() < 0.55 * blur[:, band].mean()
+    assert edges[:, seam : seam + 6].mean() >= blur[:, seam : seam + 6].mean() - 0.02

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from skimage import color
 
 from photostyle import Settings, transfer
@@ -171,3 +172,38 @@ def test_bfloat16_features_close_to_float32(cat: np.ndarray) -> None:
     assert isinstance(use_bf16("auto", cpu), bool)
     with pytest.raises(SettingsError, match="precision"):
         Settings(precision="half")
+
+
+def test_regions_that_do_not_correspond_take_tone_not_texture(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """The confidence rule in the Gram loss: a trusted region takes texture (every style layer) from its partner;
+    one whose partner is not alike takes only the tone layers, toward the whole reference; with nothing
+    corresponding the photo is one region with tone layers only. The user's masks (no confidence) are trusted."""
+    from photostyle.engine.dpst import TONE_LAYERS
+
+    ref_lab = np.zeros(rocket.shape[:2], np.int32)
+    ref_lab[: rocket.shape[0] // 2] = 1
+    engine = DPST(load_vgg(), QUICK, pick_device("cpu"))
+    deep = ("conv3_1", "conv4_1", "conv5_1")
+
+    def stage(pairs: RegionPairs) -> tuple[dict[str, list[float]], int]:
+        st = engine.stage(cat, rocket, pairs, matting=False)
+        return {n: [round(float(v), 4) for v in a] for n, a in st.area.items()}, len(st.style_targets["conv1_1"])
+
+    drawn, _ = stage(RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}))
+    assert all(v > 0 for n in deep for v in drawn[n])
+    mixed, _ = stage(RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.3}, 0.7))
+    assert all(mixed[n][0] > 0 for n in deep) and all(mixed[n][1] == 0 for n in deep)
+    assert all(v > 0 for n in TONE_LAYERS for v in mixed[n])
+    # region 1's tone targets are the whole reference's, not the rocket's upper half
+    st = engine.stage(
+        cat, rocket, RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.3}, 0.7), matting=False
+    )
+    whole = engine.stage(cat, rocket, RegionPairs(halves(cat), np.zeros_like(ref_lab), {0: 0, 1: 0}), matting=False)
+    assert torch_close(st.style_targets["conv1_1"][1], whole.style_targets["conv1_1"][1])
+    assert not torch_close(st.style_targets["conv1_1"][0], whole.style_targets["conv1_1"][0])
+    unrelated, k = stage(RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.4))
+    assert k == 1 and all(unrelated[n] == [0.0] for n in deep) and unrelated["conv1_1"] == [1.0]
+
+
+def torch_close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-6))

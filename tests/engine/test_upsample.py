@@ -10,7 +10,7 @@ from photostyle.engine.upsample import upsample
 from photostyle.imageio import read_image
 from photostyle.imaging.resize import resize_longest
 
-from ..conftest import SAMPLES
+from ..conftest import SAMPLES, small
 
 A = np.array([[0.6, 0.2, 0.0], [0.1, 0.7, 0.1], [0.0, 0.3, 0.5]])
 B = np.array([0.05, 0.02, 0.1])
@@ -47,3 +47,45 @@ def test_same_size_passes_through() -> None:
     img = resize_longest(read_image(SAMPLES / "chelsea.png").pixels, 64)
     other = np.clip(img * 0.5 + 0.2, 0, 1)
     assert np.array_equal(upsample(img, other, img), other)
+
+
+def _stripes(shape: tuple[int, ...], period: int = 6) -> np.ndarray:
+    """Vertical stripes of amplitude 1: a lattice painted over the photo."""
+    x = np.arange(shape[1])
+    return np.broadcast_to(np.sign(np.sin(2 * np.pi * x / period))[None, :, None], shape).astype(np.float32)
+
+
+def test_photographic_removes_painted_structure_and_keeps_the_look() -> None:
+    """A look (an affine colour change of the photo) with a lattice painted over it: the refit as local affine
+    maps of the photo keeps the look and drops the lattice, which no colour map of the photo can make."""
+    from photostyle.engine.upsample import photographic
+
+    photo = small("chelsea.png", 160)
+    look = np.clip(photo * np.array([0.8, 0.7, 0.9], np.float32) + 0.08, 0, 1)
+    stripes = _stripes(photo.shape)
+    painted = np.clip(look + 0.06 * stripes, 0, 1)
+    out = photographic(photo, painted, 8, 1e-4, 0.5)
+
+    def lattice(img: np.ndarray) -> float:  # the stripes' amplitude left in IMG beyond the look
+        return float(((img - look) * stripes).mean())
+
+    assert lattice(painted) > 0.05
+    assert lattice(out) < 0.25 * lattice(painted)  # a fifth of it at most, as grain in the fur
+    assert np.abs(photographic(photo, look, 8, 1e-4, 0.5) - look).mean() < 0.005  # the look itself passes
+    assert photographic(photo, painted, 0, 1e-3, 1.0) is painted  # radius 0: off
+
+
+def test_photographic_adds_grain_only_where_the_photo_has_texture() -> None:
+    """The look's finest grain comes back at most DETAIL times the photo's own local detail: none in flat areas."""
+    from photostyle.engine.upsample import photographic
+
+    photo = small("chelsea.png", 160)
+    flat = np.full_like(photo, 0.5)
+    photo_with_flat = photo.copy()
+    photo_with_flat[:, :60] = flat[:, :60]  # a flat band (a wall, a sky)
+    rng = np.random.default_rng(0)
+    grainy = np.clip(photo_with_flat + rng.normal(0, 0.05, photo.shape).astype(np.float32), 0, 1)
+    out = photographic(photo_with_flat, grainy, 8, 1e-4, 0.5)
+    band, rest = out[4:-4, 4:56], out[4:-4, 72:-4]
+    assert band.std() < 0.01  # no grain where the photo is flat
+    assert np.abs(rest - photo_with_flat[4:-4, 72:-4]).mean() > 0.005  # some grain on the cat's fur
