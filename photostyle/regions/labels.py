@@ -138,9 +138,11 @@ def _orient(labels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Whether sizes A and B (width, height) have the same aspect ratio to within a pixel of the smaller one."""
+    """Whether sizes A and B (width, height) have the same aspect ratio to within a pixel of the smaller one: its
+    height, or its width, a pixel off what the larger one's shape gives (DPST's in7 mask is 700x393 for a 700x394
+    photo, a rounding, not another shape)."""
     (aw, ah), (bw, bh) = sorted((a, b), key=lambda s: s[0] * s[1])
-    return abs(aw - ah * bw / bh) <= 1.0 + 1e-9 and abs(ah - aw * bh / bw) <= 1.0 + 1e-9
+    return abs(aw - ah * bw / bh) <= 1.0 + 1e-9 or abs(ah - aw * bh / bw) <= 1.0 + 1e-9
 
 
 def _palette_has_colour(im: Image.Image) -> bool:

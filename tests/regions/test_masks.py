@@ -135,3 +135,14 @@ def test_mask_drawn_on_the_unrotated_pixels_gets_the_photos_orientation(tmp_path
     assert pairs is not None and pairs.photo.shape == (64, 32)
     assert (pairs.photo[:32] == 4).all() and (pairs.photo[32:] == 0).all()
     assert photo.pixels[:32, :, 0].mean() > 0.5 > photo.pixels[32:, :, 0].mean()  # the red half is on top
+
+
+def test_a_mask_a_pixel_off_is_the_same_shape() -> None:
+    """DPST's own in7 mask is 700x393 for its 700x394 photo: a rounding, resized with a warning; another shape
+    (or the photo's turned size) is still refused."""
+    from photostyle.regions.labels import same_aspect
+
+    assert same_aspect((700, 393), (700, 394)) and same_aspect((394, 700), (393, 700))
+    assert same_aspect((350, 197), (700, 394))  # half size
+    assert not same_aspect((700, 380), (700, 394))
+    assert not same_aspect((394, 700), (700, 394))
