@@ -64,11 +64,11 @@ FIRST_STEP = 0.003
 # is set at the coarser scales, and leaving out conv4_3..conv5_1 makes an evaluation at 700 px 20 % cheaper
 FINAL_LAYERS = STYLE_LAYERS[:4]
 # the layers whose Gram matrices carry tone and fine texture (receptive fields of a few pixels): the only ones a
-# photo region whose partner is not alike (``regions.confidence.region_trust`` under TEXTURE_TRUST) is styled
+# photo region whose partner is not fully trusted (``regions.confidence.region_trust`` under TEXTURE_TRUST) is styled
 # with, toward the whole reference; the deeper layers carry shapes and objects and move only between regions
 # that correspond
 TONE_LAYERS = STYLE_LAYERS[:2]
-TEXTURE_TRUST = 0.5
+TEXTURE_TRUST = 1.0
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
