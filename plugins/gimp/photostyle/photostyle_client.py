@@ -1,40 +1,65 @@
-#!/usr/bin/env python3
-"""Photo Style for GIMP 3: Filters > Photo Style > Transfer Look...
+"""Photo Style for GIMP 3: the engine client (standard library only; no GIMP, no torch).
 
-Re-renders the active layer in the look of a reference photo, as a new layer above it, in one undo step. With a
-selection, only the selected pixels change (with its feathering).
-
-This file uses GObject Introspection and the Python standard library only: GIMP's bundled Python cannot import
-torch, so the work is done by the photostyle engine, reached through ``photostyle serve`` (a local service on
-127.0.0.1 with a token in a file only the user can read). The plug-in starts the service when it is not running,
-and falls back to a one-shot ``photostyle serve --once`` subprocess when no service can be started.
-``photostyle gimp install`` copies this file into GIMP's plug-in folder and records where the engine lives in
-``photostyle.json`` beside it.
-
-The module imports nothing from GIMP until GIMP runs it, so its engine client can be used (and tested) outside GIMP.
+The settings words, the wire format, reaching the ``photostyle serve`` service (starting it when it does not run,
+falling back to a one-shot ``photostyle serve --once`` process), progress in a photographer's words with the time
+left, the result layer's name, the checks the dialog shows, and the remembered choices. ``photostyle.py`` (the
+plug-in GIMP runs) imports it; the tests import it without GIMP.
 """
 
 import contextlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
 PROC_NAME = "plug-in-photostyle-transfer"
+HELP_DOMAIN = "photostyle"
 PROTOCOL = 1
 START_TIMEOUT_S = 120.0  # a cold start imports torch and loads the model
 CONFIG_NAME = "photostyle.json"
-QUALITIES = (("preview", "Preview (seconds)"), ("best", "Best (minutes)"))
-PRESERVE = (("none", "Off"), ("luminance", "Luminance only (keep the photo's colours)"), ("histogram", "Histogram"))
-SKIN = (("protect", "Protect skin tones"), ("free", "Free (skin takes the look too)"))
-MASKS = (("auto", "Automatic"), ("none", "None (whole image)"), ("selection", "Selection is the target object"))
+CHOICES_NAME = "photostyle-last.json"  # the dialog's last choices, in GIMP's profile folder
+# (nick, label, what it does): the nicks are the engine's values, the labels and sentences a photographer's
+QUALITIES = (
+    ("preview", "Preview (seconds)", "A fast colour-statistics look: judge the look with it."),
+    ("best", "Best (minutes)", "The full neural look, with texture and local contrast: the deliberate second step."),
+)
+PRESERVE = (
+    ("none", "Off: take the reference's colours", "The photo takes the reference's colours and tones."),
+    ("luminance", "Luminance only", "Only brightness and contrast change: the photo keeps its own colours."),
+    ("histogram", "Histogram", "Colours are matched to the reference's overall colour spread, without the texture."),
+)
+SKIN = (
+    ("protect", "Protect skin tones", "Faces and skin keep natural skin colours when the look would tint them."),
+    ("free", "Free: skin takes the look too", "Skin is styled like everything else."),
+)
+MASKS = (
+    ("auto", "Automatic regions", "Sky takes the reference's sky, people its people, the rest its rest."),
+    ("none", "One look for the whole image", "Every part of the photo takes the whole reference's look."),
+    ("selection", "Selected object vs the rest", "The selection and the rest are styled separately."),
+)
+REFERENCE_FROM = (
+    ("file", "A photo file", "A photo on disk (any format GIMP opens)."),
+    ("layer", "An image open in GIMP", "A layer of an image that is open in GIMP."),
+)
+# what a result layer's name leaves out: the dialog's defaults
+DEFAULTS = {"quality": "preview", "preserve": "none", "strength": 1.0, "skin": "protect", "masks": "auto"}
+# reference files the engine decodes itself (as the CLI does, with EXIF orientation and colour profiles); GIMP
+# decodes every other format it opens and the pixels travel instead
+ENGINE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"} | {
+    ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw", ".nrw", ".raw"
+}  # fmt: skip
 
 
 class EngineError(Exception):
     """A problem to show the user in one message."""
+
+
+class Stopped(Exception):
+    """The job was stopped on purpose (the image was closed, the user cancelled): end quietly."""
 
 
 # ------------------------------------------------------------------------------------------------ configuration
@@ -81,7 +106,7 @@ def pack(header, blobs):
 def unpack(data):
     nl = data.find(b"\n")
     if nl < 0:
-        raise EngineError("photostyle engine: malformed answer (no header line).")
+        raise EngineError("The photostyle engine gave an answer this plug-in does not understand: update photostyle.")
     header = json.loads(data[:nl])
     blobs, pos = {}, nl + 1
     for name, size in header.get("blobs", []):
@@ -90,20 +115,41 @@ def unpack(data):
     return header, blobs
 
 
-def make_request(photo, width, height, dtype, reference_path, settings, masks="none", mask=None):
-    """The request bytes: PHOTO is interleaved RGB of DTYPE ('u8', 'u16' or 'f32', native byte order)."""
-    try:
-        with open(reference_path, "rb") as f:
-            ref = f.read()
-    except OSError as exc:
-        raise EngineError(f"{reference_path}: cannot read the reference photo ({exc.strerror or exc}).") from exc
+class Pixels:
+    """Interleaved RGB pixels of DTYPE ('u8', 'u16' or 'f32', native byte order) and a name (a reference that GIMP
+    decoded, or a layer of an open image)."""
+
+    def __init__(self, data, width, height, dtype, name):
+        self.data, self.width, self.height, self.dtype, self.name = bytes(data), width, height, dtype, name
+
+    def spec(self):
+        return {"width": self.width, "height": self.height, "dtype": self.dtype, "byteorder": sys.byteorder}
+
+
+def make_request(photo, width, height, dtype, reference, settings, masks="none", mask=None, task="transfer"):
+    """The request bytes: PHOTO is interleaved RGB of DTYPE ('u8', 'u16' or 'f32', native byte order); REFERENCE
+    a file path (its bytes travel) or Pixels; TASK 'transfer' or 'regions' (the automatic regions to look at)."""
     header = {
         "protocol": PROTOCOL,
         "photo": {"width": width, "height": height, "dtype": dtype, "byteorder": sys.byteorder},
-        "reference_name": os.path.basename(reference_path),
         "settings": settings,
         "masks": masks,
     }
+    if task != "transfer":
+        header["task"] = task
+    if isinstance(reference, Pixels):
+        header["reference_name"] = reference.name + ".png"
+        header["reference_image"] = reference.spec()
+        ref = reference.data
+    else:
+        header["reference_name"] = os.path.basename(reference)
+        try:
+            with open(reference, "rb") as f:
+                ref = f.read()
+        except OSError as exc:
+            raise EngineError(
+                f"The reference photo {os.path.basename(reference)} cannot be read: choose it again or pick another."
+            ) from exc
     blobs = [("photo", bytes(photo)), ("reference", ref)]
     if mask is not None:
         header["mask"] = {"width": width, "height": height}
@@ -113,7 +159,7 @@ def make_request(photo, width, height, dtype, reference_path, settings, masks="n
 
 def _result(header, blobs):
     if not header.get("ok"):
-        raise EngineError(header.get("error") or "the photostyle engine failed without a message.")
+        raise EngineError(plain(header.get("error") or "the photostyle engine failed without a message."))
     data = blobs.get("image", b"")
     if header.get("dtype") in ("u16", "f32") and header.get("byteorder", "little") != sys.byteorder:
         import array
@@ -222,7 +268,7 @@ def transfer_via_service(info, request, progress=None, timeout=120.0):
                 msg = json.loads(body).get("error")
             except ValueError:
                 msg = None
-            raise EngineError(msg or f"the photostyle service answered HTTP {resp.status}.")
+            raise EngineError(plain(msg) if msg else "The photostyle engine refused the request: update photostyle.")
         while True:
             line = resp.readline()
             if not line:
@@ -230,14 +276,14 @@ def transfer_via_service(info, request, progress=None, timeout=120.0):
             msg = json.loads(line)
             if "progress" in msg:
                 if progress:
-                    progress(float(msg["progress"]), str(msg.get("message", "")))
+                    progress(float(msg["progress"]), str(msg.get("message", "")))  # may raise Stopped
                 continue
             rest = resp.read()
             return _result(*unpack(line + rest))
     except (OSError, http.client.HTTPException) as exc:
-        raise EngineError(f"lost the photostyle service ({exc}). See {info.get('url', 'the service')}.") from exc
+        raise EngineError(LOST) from exc
     finally:
-        conn.close()
+        conn.close()  # after Stopped too: the service sees the client leave and stops the job
 
 
 def transfer_once(cfg, request, progress=None):
@@ -245,7 +291,7 @@ def transfer_once(cfg, request, progress=None):
     argv = _engine_argv(cfg)
     if not argv:
         raise EngineError(
-            "the photostyle engine was not found: install photostyle and run `photostyle gimp install`, "
+            "The photostyle engine was not found. Install photostyle and run `photostyle gimp install`, "
             "or start `photostyle serve` before using the filter."
         )
     with tempfile.TemporaryDirectory(prefix="photostyle-gimp-") as tmp:
@@ -261,22 +307,35 @@ def transfer_once(cfg, request, progress=None):
                 **_popen_kwargs(),
             )
         except OSError as exc:
-            raise EngineError(
-                f"cannot run the photostyle engine {argv[0]} ({exc}); reinstall with `photostyle gimp install`."
-            ) from exc
-        for line in proc.stdout:
-            with contextlib.suppress(ValueError):
-                msg = json.loads(line)
-                if progress and "progress" in msg:
-                    progress(float(msg["progress"]), str(msg.get("message", "")))
-        err = proc.stderr.read().decode("utf-8", "replace")
+            raise EngineError(NOT_STARTED) from exc
+        try:
+            for line in proc.stdout:
+                with contextlib.suppress(ValueError):
+                    msg = json.loads(line)
+                    if progress and "progress" in msg:
+                        progress(float(msg["progress"]), str(msg.get("message", "")))  # may raise Stopped
+        except BaseException:
+            proc.stdin.close()  # the engine stops when its stdin closes
+            proc.kill()
+            proc.wait()
+            raise
+        proc.stderr.read()
         proc.stdin.close()
         proc.wait()
         if not os.path.exists(res):
-            tail = err.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-            raise EngineError(f"the photostyle engine failed: {tail[0]}")
+            raise EngineError(NOT_STARTED)
         with open(res, "rb") as f:
             return _result(*unpack(f.read()))
+
+
+LOST = (
+    "The photostyle engine stopped answering. Try again; if it happens again, run `photostyle serve` in a terminal "
+    "to see why."
+)
+NOT_STARTED = (
+    "The photostyle engine could not be started. Reinstall the plug-in with `photostyle gimp install`, or run "
+    "`photostyle serve` in a terminal to see why."
+)
 
 
 def run_engine(cfg, request, progress=None):
@@ -307,225 +366,160 @@ def merge_alpha(rgba, rgb, bpc):
     return bytes(rgba)
 
 
-def settings_dict(quality, preserve_color, strength, extra_json="", skin=None):
-    """The full settings the plug-in sends; new engine settings flow through EXTRA_JSON (a JSON object)."""
+def settings_dict(quality, preserve_color, strength, extra_json="", skin=None, region_strength=None):
+    """The full settings the plug-in sends; new engine settings flow through EXTRA_JSON (a JSON object).
+    REGION_STRENGTH: {region id: strength} for the automatic regions the dialog showed."""
     s = {"quality": quality, "preserve_color": preserve_color, "strength": float(strength)}
     if skin is not None:
         s["skin"] = skin
+    if region_strength:
+        s["region_strength"] = [
+            [int(k), float(v)] for k, v in sorted(region_strength.items(), key=lambda kv: int(kv[0]))
+        ]
     if extra_json and extra_json.strip():
         try:
             extra = json.loads(extra_json)
         except ValueError as exc:
-            raise EngineError(f"advanced settings are not valid JSON ({exc}).") from exc
+            raise EngineError(
+                f"Advanced settings are not valid JSON ({exc.msg}): fix them or clear the field."
+            ) from exc
         if not isinstance(extra, dict):
             raise EngineError('advanced settings must be a JSON object, e.g. {"iterations": [30, 8, 40]}.')
         s.update(extra)
     return s
 
 
-# ------------------------------------------------------------------------------------------------ GIMP
-def main():
-    import gi
-
-    gi.require_version("Gimp", "3.0")
-    gi.require_version("GimpUi", "3.0")
-    gi.require_version("Gegl", "0.4")
-    from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject
-
-    def choice(items):
-        c = Gimp.Choice.new()
-        for i, (nick, label) in enumerate(items):
-            c.add(nick, i, label, "")
-        return c
-
-    def pixel_format(image, drawable):
-        """(dtype, babl format name without alpha, bytes per channel) for moving pixels without losing precision.
-
-        The names are sRGB formats: babl converts from and to the image's own colour profile on the way, so the
-        engine sees colour-managed sRGB, like the reference, and the result lands back in the image's space.
-        """
-        P = Gimp.Precision
-        prec = image.get_precision()
-        eight = prec in (P.U8_LINEAR, P.U8_NON_LINEAR, P.U8_PERCEPTUAL)
-        sixteen = prec in (P.U16_LINEAR, P.U16_NON_LINEAR, P.U16_PERCEPTUAL)
-        srgb = image.get_effective_color_profile().is_equal(Gimp.ColorProfile.new_rgb_srgb())
-        if eight and srgb:
-            return "u8", "R'G'B' u8", 1
-        if eight or sixteen:  # 8 bit in another colour space: 16 bit keeps the conversion lossless
-            return "u16", "R'G'B' u16", 2
-        return "f32", "R'G'B' float", 4
-
-    def error(procedure, message, status=None):
-        return procedure.new_return_values(status or Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
-
-    def run(procedure, run_mode, image, drawables, config, data):
-        if run_mode == Gimp.RunMode.INTERACTIVE:
-            GimpUi.init("photostyle")
-            dialog = GimpUi.ProcedureDialog.new(procedure, config, "Photo Style: Transfer Look")
-            dialog.get_spin_scale("strength", 100.0)  # a slider, shown as 0-100 %
-            dialog.fill(["reference", "quality", "preserve-color", "strength", "skin", "masks"])
-            ok = dialog.run()
-            dialog.destroy()
-            if not ok:
-                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        if len(drawables) != 1:
-            return error(
-                procedure, "Photo Style works on one layer: select exactly one layer.", Gimp.PDBStatusType.CALLING_ERROR
-            )
-        drawable = drawables[0]
-        if not isinstance(drawable, Gimp.Layer) or drawable.is_group_layer():
-            return error(
-                procedure,
-                "Photo Style works on a pixel layer: select a layer (not a group, channel or mask).",
-                Gimp.PDBStatusType.CALLING_ERROR,
-            )
-        ref_file = config.get_property("reference")
-        ref_path = ref_file.get_path() if ref_file is not None else None
-        if not ref_path:
-            return error(procedure, "Choose a reference photo: the look to transfer.", Gimp.PDBStatusType.CALLING_ERROR)
-        masks = config.get_property("masks")
-        try:
-            settings = settings_dict(
-                config.get_property("quality"),
-                config.get_property("preserve-color"),
-                config.get_property("strength"),
-                config.get_property("settings-json"),
-                config.get_property("skin"),
-            )
-        except EngineError as exc:
-            return error(procedure, str(exc), Gimp.PDBStatusType.CALLING_ERROR)
-        has_sel = not Gimp.Selection.is_empty(image)
-        if masks == "selection" and not has_sel:
-            return error(
-                procedure,
-                "Masks 'Selection is the target object' needs a selection: select the object "
-                "first, or choose another Masks setting.",
-                Gimp.PDBStatusType.CALLING_ERROR,
-            )
-        touches, _, _, _, _ = drawable.mask_intersect()
-        if not touches:
-            return error(
-                procedure,
-                "The selection does not touch this layer: nothing to change.",
-                Gimp.PDBStatusType.CALLING_ERROR,
-            )
-        try:
-            return apply(procedure, image, drawable, ref_path, settings, masks)
-        except EngineError as exc:
-            return error(procedure, f"Photo Style: {exc}")
-        except Exception as exc:  # noqa: BLE001 - one clear message in GIMP rather than a crashed plug-in
-            return error(procedure, f"Photo Style failed unexpectedly: {type(exc).__name__}: {exc}")
-
-    def apply(procedure, image, drawable, ref_path, settings, masks):
-        Gegl.init(None)
-        w, h = drawable.get_width(), drawable.get_height()
-        dtype, fmt, bpc = pixel_format(image, drawable)
-        rect = Gegl.Rectangle.new(0, 0, w, h)
-        alpha = drawable.has_alpha()
-        src = drawable.get_buffer().get(
-            rect, 1.0, fmt.replace("'B' ", "'B'A ") if alpha else fmt, Gegl.AbyssPolicy.CLAMP
-        )
-        rgba = None
-        if alpha:
-            rgb, rgba = split_alpha(src, bpc)
-        else:
-            rgb = src
-        mask = None
-        if masks == "selection":
-            _, ox, oy = drawable.get_offsets()
-            sel = image.get_selection().get_buffer()
-            mask = sel.get(Gegl.Rectangle.new(ox, oy, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
-        request = make_request(rgb, w, h, dtype, ref_path, settings, masks, mask)
-
-        Gimp.progress_init("Photo Style: transferring the look of " + os.path.basename(ref_path))
-
-        def progress(fraction, message):
-            Gimp.progress_update(max(0.0, min(1.0, fraction)))
-            if message:
-                Gimp.progress_set_text("Photo Style: " + message)
-
-        header, out = run_engine(load_config(), request, progress)
-        if (header.get("width"), header.get("height"), header.get("dtype")) != (w, h, dtype):
-            raise EngineError("the engine returned an image of another size or type; update photostyle.")
-        Gimp.progress_set_text("Photo Style: adding the layer")
-
-        Gimp.context_push()
-        image.undo_group_start()
-        try:
-            layer = drawable.copy()
-            image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
-            layer.set_name(os.path.splitext(os.path.basename(ref_path))[0] + " look")
-            shadow = layer.get_shadow_buffer()
-            shadow.set(
-                rect, fmt.replace("'B' ", "'B'A ") if alpha else fmt, merge_alpha(rgba, out, bpc) if alpha else out
-            )
-            shadow.flush()
-            layer.merge_shadow(True)  # blends through the selection, with its feathering
-            layer.update(0, 0, w, h)
-            image.set_selected_layers([layer])
-        finally:
-            image.undo_group_end()
-            Gimp.context_pop()
-        Gimp.progress_end()
-        for note in header.get("warnings", []):
-            Gimp.message("Photo Style: " + note)
-        Gimp.displays_flush()
-        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-
-    class PhotoStyle(Gimp.PlugIn):
-        def do_query_procedures(self):
-            return [PROC_NAME]
-
-        def do_set_i18n(self, name):
-            return False
-
-        def do_create_procedure(self, name):
-            proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
-            proc.set_image_types("RGB*, GRAY*")
-            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-            proc.set_menu_label("_Transfer Look...")
-            proc.add_menu_path("<Image>/Filters/Photo Style")
-            proc.set_documentation(
-                "Re-render the layer in the look of a reference photo",
-                "Photorealistic look transfer (Deep Photo Style Transfer) by the photostyle engine. The result is "
-                "a new layer above the active one; with a selection, only the selected pixels change.",
-                name,
-            )
-            proc.set_attribution("photostyle", "photostyle (MIT)", "2025")
-            rw = GObject.ParamFlags.READWRITE
-            proc.add_file_argument(
-                "reference",
-                "_Reference photo",
-                "The photo whose look to transfer",
-                Gimp.FileChooserAction.OPEN,
-                False,
-                None,
-                rw,
-            )
-            proc.add_choice_argument(
-                "quality", "_Quality", "Preview takes seconds, best minutes", choice(QUALITIES), "best", rw
-            )
-            proc.add_choice_argument(
-                "preserve-color", "_Preserve colours", "Keep the photo's own colours", choice(PRESERVE), "none", rw
-            )
-            proc.add_double_argument("strength", "_Strength", "0: the photo, 1: the full look", 0.0, 1.0, 1.0, rw)
-            proc.add_choice_argument(
-                "skin", "S_kin", "Keep skin on the skin-tone line where a person is found", choice(SKIN), "protect", rw
-            )
-            proc.add_choice_argument(
-                "masks", "_Masks", "Which regions take their look from which", choice(MASKS), "auto", rw
-            )
-            proc.add_string_argument(
-                "settings-json",
-                "Advanced settings (JSON)",
-                'More engine settings as a JSON object, e.g. {"iterations": [30, 8, 40]}',
-                "",
-                rw,
-            )
-            return proc
-
-    Gimp.main(PhotoStyle.__gtype__, sys.argv)
+def parse_region_strength(text):
+    """The dialog's per-region strengths ({"3": 0.5} as JSON text) as {id: strength}; {} when empty."""
+    if not text or not text.strip():
+        return {}
+    try:
+        d = json.loads(text)
+        return {int(k): min(1.0, max(0.0, float(v))) for k, v in dict(d).items()}
+    except (ValueError, TypeError) as exc:
+        raise EngineError('Region strengths must look like {"3": 0.5} (region id: 0 to 1).') from exc
 
 
-if __name__ == "__main__":
-    main()
+# ------------------------------------------------------------------------------------------------ words
+_PATHISH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/:;,'\"()]+){2,}[\\/]?")
+_ERRNO = re.compile(r"\s*\(?\[Errno \d+\][^)]*\)?|\s*\(errno \d+\)", re.IGNORECASE)
+
+
+def plain(message):
+    """An engine message for a photographer: no folders, no errno, a capital letter and a full stop."""
+    msg = _ERRNO.sub("", str(message))
+    msg = _PATHISH.sub(lambda m: os.path.basename(m.group(0).rstrip("\\/")), msg).strip()
+    if msg[:8].lower() == "request:":
+        msg = msg[8:].strip()
+    if msg.split(" ", 1)[0].isalpha():  # a word, not a file name
+        msg = msg[:1].upper() + msg[1:]
+    return msg if msg.endswith((".", "!", "?")) else msg + "."
+
+
+_SCALE = re.compile(r"scale (\d+)/(\d+)")
+STAGES = (
+    ("starting the photostyle engine", "Starting the photostyle engine (the first time takes a while)"),
+    ("waiting for another", "Waiting for another photo to finish"),
+    ("loading the style model", "Loading the style model (once per session)"),
+    ("finding regions", "Finding the regions (sky, people, the rest)"),
+    ("protecting skin", "Protecting skin tones"),
+    ("done", "Finishing"),
+    ("starting", "Starting"),
+)
+
+
+def stage_words(message):
+    """An engine progress message in a photographer's words ('scale 2/3 (512 px): optimising at ...' ->
+    'Painting the look, pass 2 of 3')."""
+    m = _SCALE.match(message or "")
+    if m:
+        return f"Painting the look, pass {m.group(1)} of {m.group(2)}"
+    low = (message or "").lower()
+    for key, words in STAGES:
+        if low.startswith(key):
+            return words
+    return (message[:1].upper() + message[1:]) if message else "Working"
+
+
+class Progress:
+    """The progress line: the stage in words and, once it can be told, the time left ('about 40 s left')."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.t0 = clock()
+        self.first = None  # (time, fraction) when the work proper began
+
+    def line(self, fraction, message):
+        now = self.clock()
+        if self.first is None and fraction > 0.0:
+            self.first = (now, fraction)
+        text = stage_words(message)
+        left = self.seconds_left(fraction, now)
+        return f"{text}, {left}" if left else text
+
+    def seconds_left(self, fraction, now):
+        if self.first is None or fraction >= 1.0:
+            return ""
+        t1, f1 = self.first
+        if fraction - f1 < 0.05 or now - t1 < 2.0:
+            return ""
+        s = (now - t1) * (1.0 - fraction) / (fraction - f1)
+        return f"about {round(s / 5) * 5 or 5:.0f} s left" if s < 90 else f"about {round(s / 60):.0f} min left"
+
+
+def layer_name(reference_name, quality, preserve, strength, skin, masks, region_strength=None):
+    """The result layer's name: the reference and the settings that differ from the dialog's defaults, e.g.
+    'sunset look, best, 60 %, luminance'."""
+    parts = [f"{reference_name} look"]
+    if quality != DEFAULTS["quality"]:
+        parts.append(quality)
+    if round(float(strength) * 100) != 100:
+        parts.append(f"{round(float(strength) * 100)} %")
+    if preserve != DEFAULTS["preserve"]:
+        parts.append(preserve)
+    if skin != DEFAULTS["skin"]:
+        parts.append("skin free")
+    if masks != DEFAULTS["masks"]:
+        parts.append({"none": "one look", "selection": "object"}.get(masks, masks))
+    if region_strength:
+        parts.append("per-region strength")
+    return ", ".join(parts)
+
+
+def reference_file_problem(path, gimp_opens=None):
+    """Why the reference file cannot be used (a sentence saying what to do), or ''. GIMP_OPENS: a callable that
+    tells whether GIMP decodes PATH (for the formats the engine does not read itself)."""
+    if not path:
+        return "Choose a reference photo: the photo whose look you want."
+    name = os.path.basename(path)
+    if not os.path.exists(path):
+        return f"The reference photo {name} is no longer there: choose it again or pick another."
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        return f"{name} cannot be read: choose another photo."
+    if os.path.splitext(path)[1].lower() not in ENGINE_SUFFIXES and gimp_opens is not None and not gimp_opens(path):
+        return f"GIMP cannot open {name} as an image: choose a photo (JPEG, PNG, TIFF, WebP ...)."
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------ remembered choices
+CHOICE_KEYS = ("reference-from", "reference", "quality", "preserve-color", "strength", "skin", "masks", "settings-json")
+CANVAS_KEYS = ("canvas-preview", "show-regions")  # the dialog's own toggles, remembered with the choices
+
+
+def load_choices(path):
+    """The dialog's last choices ({} when there are none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in d.items() if k in CHOICE_KEYS + CANVAS_KEYS} if isinstance(d, dict) else {}
+
+
+def save_choices(path, choices):
+    """Remember the dialog's choices (whatever happens to the run); silently skipped when the folder is read-only."""
+    with contextlib.suppress(OSError):
+        tmp = path + ".part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({k: v for k, v in choices.items() if k in CHOICE_KEYS + CANVAS_KEYS}, f, indent=1)
+        os.replace(tmp, path)
