@@ -526,6 +526,7 @@ img.delete()
 
 # an image open in GIMP as the reference (its layer's pixels travel)
 img, ref = load(), load("coffee.png")
+ref.get_layers()[0].set_name("coffee")  # a scripted load has no file: the result is named after the layer
 rec = call(img, img.get_layers()[0], reference=None, source="layer", ref_layer=ref.get_layers()[0])
 dump(img.get_layers()[0], "open_image")
 out["open_image"] = rec

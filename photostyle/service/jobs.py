@@ -182,13 +182,15 @@ def run_regions(job: Job, progress: Callable[[float, str], None] | None = None) 
                 continue  # a reference-only region
             k = int(entry["id"])
             partner = seg.pairs.partner.get(k, -1)
+            # regions without a name (the feature backend's) go by their overlay colour; a partner has the same
+            colour = f"{entry['colour']} area" if entry["colour"] else f"area {k}"
             regions.append(
                 {
                     "id": k,
-                    "name": seg.photo_names.get(k) or f"region {k}",
+                    "name": seg.photo_names.get(k) or colour,
                     "partner": "the whole reference"
                     if partner < 0
-                    else (seg.reference_names.get(partner) or f"region {partner}"),
+                    else "the reference's " + (seg.reference_names.get(partner) or colour),
                     "area_pct": entry["photo_area_pct"],
                     "confidence": entry.get("confidence"),
                 }

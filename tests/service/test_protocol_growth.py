@@ -57,6 +57,7 @@ def test_the_regions_task_lists_regions_partners_and_an_overlay(service, pair) -
     assert (header["width"], header["height"], header["dtype"]) == (w, h, "u8")
     pic = np.frombuffer(overlay, np.uint8).reshape(h, w, 3)
     assert np.abs(pic.astype(int) - pair["photo"].astype(int)).mean() > 5  # tinted by region
+    assert (pic == 255).all(2).mean() < 0.2  # borders and names drawn, not the whole small photo painted white
     ref = read_image(pair["ref_path"])
     pairs, seg = prepare_masks(pair["photo"], ref, masks="auto", settings=build_settings(PREVIEW))
     assert seg is not None and pairs is not None

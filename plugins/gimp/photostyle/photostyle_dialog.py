@@ -55,8 +55,13 @@ class Dialog:
         dlg.fill(["reference-from", "reference-layer", "quality", "preserve-color", "strength", "skin", "masks"])
         content = dlg.get_content_area()
         self.file_row = self.file_chooser_row()
-        content.pack_start(self.file_row, False, False, 0)
-        content.reorder_child(self.file_row, 1)
+        source = dlg.get_widget("reference-from", GObject.TYPE_NONE)
+        box = source.get_parent() if source is not None else None
+        if isinstance(box, Gtk.Box):  # right under "Look taken from", among the dialog's own rows
+            box.pack_start(self.file_row, False, False, 0)
+            box.reorder_child(self.file_row, box.get_children().index(source) + 1)
+        else:
+            content.pack_start(self.file_row, False, False, 0)
         self.explain = self.label("", dim=True)
         content.pack_start(self.explain, False, False, 0)
         content.pack_start(self.canvas_box(), False, False, 0)

@@ -228,10 +228,13 @@ def reference_for(choices):
     if choices["reference-from"] == "layer":
         layer = choices["reference-layer"]
         img = layer.get_image()
-        f = img.get_file() if img is not None else None
-        name = os.path.splitext(os.path.basename(f.get_path()) if f is not None else "image")[0]
-        if img is not None and len(img.get_layers()) > 1:
-            name = f"{name} {layer.get_name()}"
+        f = img.get_file() or img.get_imported_file()  # an XCF, or an imported file (None for scripted images)
+        stem = os.path.splitext(os.path.basename(f.get_path() or ""))[0] if f is not None else ""
+        name = os.path.splitext(layer.get_name())[0]  # a file's layer is named after the file
+        if stem and len(img.get_layers()) > 1:
+            name = f"{stem} {name}"
+        elif stem:
+            name = stem
         return layer_pixels(img, layer, name), name
     path = choices["reference"]
     name = os.path.splitext(os.path.basename(path))[0]
@@ -503,7 +506,7 @@ class PhotoStyle(Gimp.PlugIn):
         )
         proc.add_choice_argument(
             "masks",
-            "Share out the look by",
+            "Share out the look b_y",
             "Automatic regions: sky takes the reference's sky, people its people, the rest its rest. One look: "
             "the whole reference for the whole image. Selected object: the selection and the rest separately.",
             choice(pc.MASKS),
