@@ -27,7 +27,9 @@ def overlay(image: np.ndarray, labels: np.ndarray, names: dict[int, str]) -> np.
     border = np.zeros(lab.shape, bool)
     border[:-1] |= lab[:-1] != lab[1:]
     border[:, :-1] |= lab[:, :-1] != lab[:, 1:]
-    border = ndimage.binary_dilation(border, iterations=max(0, max(lab.shape) // 600))
+    grow = max(lab.shape) // 600  # thicker borders on big images; scipy reads iterations=0 as "until nothing changes"
+    if grow:
+        border = ndimage.binary_dilation(border, iterations=grow)
     out[border] = (1.0, 1.0, 1.0)
     pic = Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(pic)

@@ -18,7 +18,12 @@ interleaved RGB of ``dtype`` u8, u16 or f32 (``byteorder`` little or big), so 16
 precision; the reference travels as its file's bytes (``reference_name`` gives the suffix), decoded here by
 ``imageio.read_image`` exactly as the CLI does; ``masks`` is "auto", "none" or "selection" (with a u8 ``mask`` blob
 of the photo's size: the selection, whose pixels >= 128 form the target region). ``settings`` is the full settings
-dict (``quality`` picks the CLI's preset; every other key is a ``Settings`` field).
+dict (``quality`` picks the CLI's preset; every other key is a ``Settings`` field). Optional, for clients that decode
+the reference themselves (GIMP opens formats the engine does not, and images open in it): ``reference_image``
+(width, height, dtype, byteorder) says the ``reference`` blob is interleaved RGB pixels, not a file. ``task``
+"regions" (masks "auto") answers the automatic regions instead of a transfer: ``regions`` (id, name, partner, area,
+confidence), ``match_confidence`` and an ``image`` blob, the photo tinted by region (u8 RGB); the ids are the ones
+``region_strength`` names. Requests without these fields are answered as before.
 
 POST /v1/transfer answers 200 with a stream of JSON lines ``{"progress": f, "message": m}`` (one at least every
 half second) ending in the response header (``"ok": true`` and the ``image`` blob, or ``"ok": false`` and the error).

@@ -262,7 +262,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _stream(self, job: Job) -> None:
         cancel = threading.Event()
-        state: dict[str, Any] = {"fraction": 0.0, "message": "waiting for the engine (model loading, or another job)"}
+        # what the client sees until the job reports: honest about why nothing moves yet
+        waiting = "waiting for another photo to finish" if self.server.engine.busy else "starting"
+        state: dict[str, Any] = {"fraction": 0.0, "message": waiting}
         outcome: dict[str, Any] = {}
 
         def progress(fraction: float, message: str) -> None:

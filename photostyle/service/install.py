@@ -1,10 +1,10 @@
 """The GIMP plug-in installer (``photostyle gimp install|uninstall``): put the GIMP 3 plug-in where GIMP looks,
 and tell it where the engine is.
 
-The plug-in (``plugins/gimp/photostyle/photostyle.py``, GI + standard library only) is copied to
-``<GIMP profile>/plug-ins/photostyle/photostyle.py`` (GIMP wants the folder and the file to share a name, and the
-file executable). Beside it, ``photostyle.json`` records the command that runs this engine (this Python with
-``-m photostyle``) and the service file, so the plug-in can reach ``photostyle serve`` or start it.
+The plug-in (``plugins/gimp/photostyle/``: ``photostyle.py`` and its modules, GI + standard library only, and its
+help page) is copied to ``<GIMP profile>/plug-ins/photostyle/`` (GIMP wants the folder and the file it runs to share
+a name, and that file executable). Beside it, ``photostyle.json`` records the command that runs this engine (this
+Python with ``-m photostyle``) and the service file, so the plug-in can reach ``photostyle serve`` or start it.
 
 GIMP 3 profile folders, newest 3.x first when several exist:
   Linux      $XDG_CONFIG_HOME/GIMP/3.x (default ~/.config/GIMP/3.x)
@@ -109,6 +109,14 @@ def _is_ours(path: Path) -> bool:
         return False
 
 
+def plugin_files(src: Path) -> list[Path]:
+    """The plug-in's files beside SRC (its modules and the help folder), relative to SRC's folder."""
+    folder = src.parent
+    files = [p for p in sorted(folder.glob(f"{PLUGIN_NAME}*.py")) if p.is_file()]
+    files += [p for p in sorted((folder / "help").rglob("*")) if p.is_file()]
+    return [p.relative_to(folder) for p in files]
+
+
 def install(
     profile: Path, *, kind: str = "custom", svc_file: Path | None = None, engine: list[str] | None = None
 ) -> Path:
@@ -120,6 +128,13 @@ def install(
         raise OutputError(f"{target}: a different plug-in of that name is installed; remove it first.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        for rel in plugin_files(src):  # the modules and the help first, the file GIMP runs last
+            if rel.name == target.name:
+                continue
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            part = (folder / rel).with_name(f".{rel.name}.part")
+            shutil.copyfile(src.parent / rel, part)
+            os.replace(part, folder / rel)
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(src, tmp)
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRUSR)
@@ -145,9 +160,10 @@ def uninstall(profile: Path) -> Path | None:
         return None
     if not _is_ours(target):
         raise OutputError(f"{target}: not photostyle's plug-in; left in place.")
-    for name in (f"{PLUGIN_NAME}.py", CONFIG_NAME):
-        (folder / name).unlink(missing_ok=True)
+    for path in [*folder.glob(f"{PLUGIN_NAME}*.py"), folder / CONFIG_NAME]:
+        path.unlink(missing_ok=True)
     shutil.rmtree(folder / "__pycache__", ignore_errors=True)
+    shutil.rmtree(folder / "help", ignore_errors=True)
     try:
         folder.rmdir()
     except OSError:
