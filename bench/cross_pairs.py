@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,36 @@ def contact_sheet(keys: list[str], todo: list[tuple[str, Path, Path]], modes: li
     sheet.save(path, quality=88)
 
 
+def targets(scores: dict[str, dict], keys: list[str], modes: list[str]) -> list[str]:
+    """Issue 15's targets on the cross pairs, when reinhard, preview and best were all scored."""
+    if not {"reinhard", "preview", "best"} <= set(modes):
+        return []
+
+    def med(mode: str, metric: str) -> float:
+        return float(median([scores[mode].get(k, {}).get(metric) for k in keys]) or float("nan"))
+
+    def per_pair(ok: Callable[[dict, dict], bool]) -> list[str]:
+        return [k for k in keys if not ok(scores["best"].get(k, {}), scores["preview"].get(k, {}))]
+
+    low = per_pair(lambda b, p: b.get("structure", 0) >= 0.95)
+    flat = per_pair(lambda b, p: b.get("flat_hf_dev", 9) <= p.get("flat_hf_dev", 0) + 0.1)
+    rows = [
+        ("best's structure >= 0.95 on every pair", f"{len(keys) - len(low)}/{len(keys)}", not low, low),
+        ("best's flat_hf_dev at most 0.1 above the preview's on every pair", f"{len(keys) - len(flat)}/{len(keys)}",
+         not flat, flat),
+        ("best's median gram below the preview's and Reinhard's",
+         f"{med('best', 'gram'):.4f} vs {med('preview', 'gram'):.4f} / {med('reinhard', 'gram'):.4f}",
+         med("best", "gram") < min(med("preview", "gram"), med("reinhard", "gram")), []),
+        ("preview's and best's median color_swd no worse than Reinhard's",
+         f"{med('preview', 'color_swd'):.4f} / {med('best', 'color_swd'):.4f} vs {med('reinhard', 'color_swd'):.4f}",
+         max(med("preview", "color_swd"), med("best", "color_swd")) <= med("reinhard", "color_swd"), []),
+    ]  # fmt: skip
+    out = ["", "## Targets (issue 15)", "", "| target | measured | met | pairs missing it |", "|---|---|---|---|"]
+    for name, got, ok, missing in rows:
+        out.append(f"| {name} | {got} | {'yes' if ok else 'NO'} | {', '.join(missing)} |")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", default=",".join(MODES))
@@ -221,6 +252,7 @@ def main() -> int:
         med = [median([scores[m].get(k, {}).get(x) for k in keys]) for x in METRICS]
         t = median([times[m].get(k) for k in keys])
         lines.append(f"| {m} | " + " | ".join(fmt(v) for v in med) + f" | {fmt(t, 3)} |")
+    lines += targets(scores, keys, modes)
     lines += ["", "## Per pair", "", "| pair | mode | " + " | ".join(METRICS) + " | seconds |"]
     lines.append("|---|---|" + "---|" * (len(METRICS) + 1))
     for k in keys:
