@@ -87,6 +87,6 @@ def photographic(photo: np.ndarray, result: np.ndarray, radius: int, eps: float,
         rest = np.asarray(result, np.float32) - fitted
         fine = rest - ndimage.gaussian_filter(rest, (1.0, 1.0, 0))
         grey = np.asarray(photo, np.float32).mean(-1)
-        own = np.sqrt(box_mean_array((grey - ndimage.gaussian_filter(grey, 1.0)) ** 2, 2))[..., None]
+        own = np.sqrt(np.maximum(box_mean_array((grey - ndimage.gaussian_filter(grey, 1.0)) ** 2, 2), 0.0))[..., None]
         fitted = fitted + np.clip(fine, -detail * own, detail * own)
     return np.clip(fitted, 0, 1).astype(np.float32)
