@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy import ndimage
 
 from photostyle.imaging.colourspaces import linear_to_srgb, srgb_to_linear
 
@@ -76,7 +77,8 @@ class RegionStats:
     """One small photo as the normalisation compares it: its linear RGB (H, W, 3) float32, its regions (label map
     (H, W), ids 0..n-1), each region's centre (n, 2; y, x in pixels), mean linear RGB of its unclipped pixels
     (n, 3), share of its pixels clipped in any channel (n,), whether it may vote (n,) and its L2-normalised
-    position-free descriptor (n, d)."""
+    position-free descriptor (n, d); per pixel, the lightly smoothed log2 luminance, which pixels are usable
+    (unclipped, not black) and which lie EDGE pixels inside their region (H, W) each."""
 
     lin: np.ndarray
     labels: np.ndarray
@@ -85,6 +87,9 @@ class RegionStats:
     clipped: np.ndarray
     valid: np.ndarray
     desc: np.ndarray
+    luma: np.ndarray
+    usable: np.ndarray
+    core: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,12 @@ def region_stats(srgb: np.ndarray, labels: np.ndarray, desc: np.ndarray) -> Regi
     pos = np.stack([np.bincount(ids, yy.ravel(), minlength=n), np.bincount(ids, xx.ravel(), minlength=n)], 1)
     d = np.asarray(desc, np.float64)
     d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
-    return RegionStats(lin, lab, pos / count[:, None], rgb, clipped, valid, d)
+    y = lin.astype(np.float64) @ REC709_Y
+    usable = ~clip.reshape(lab.shape) & (y >= BLACK)
+    luma = ndimage.gaussian_filter(np.log2(np.maximum(y, BLACK)), 1.0)
+    size = 2 * EDGE + 1  # pixels at least EDGE inside their region
+    core = ndimage.maximum_filter(lab, size) == ndimage.minimum_filter(lab, size)
+    return RegionStats(lin, lab, pos / count[:, None], rgb, clipped, valid, d, luma, usable, core)
 
 
 def match_regions(a: RegionStats, b: RegionStats) -> tuple[np.ndarray, np.ndarray]:
@@ -198,23 +208,11 @@ def fit_reframing(a: RegionStats, b: RegionStats, ia: np.ndarray, ib: np.ndarray
     return _refine(a, b, m), int(best.sum())
 
 
-def _log_luma(s: RegionStats) -> tuple[np.ndarray, np.ndarray]:
-    """The photo's log2 luminance, lightly smoothed, and where it is usable (unclipped, not black)."""
-    from scipy import ndimage
-
-    y = s.lin.astype(np.float64) @ REC709_Y
-    ok = (s.lin.max(axis=2) < CLIP) & (y >= BLACK)
-    return ndimage.gaussian_filter(np.log2(np.maximum(y, BLACK)), 1.0), ok
-
-
 def _refine(a: RegionStats, b: RegionStats, m: np.ndarray) -> np.ndarray:
     """The map M from the region centres made exact on the pixels: Gauss-Newton on A's and B's log luminance
     (affine map plus one exposure offset; residuals beyond 3 robust deviations left out). Region centres are a few
     pixels off (superpixel edges fall differently in each photo); comparing regions needs the map to a pixel."""
-    from scipy import ndimage
-
-    la, ok_a = _log_luma(a)
-    lb, ok_b = _log_luma(b)
+    la, ok_a, lb, ok_b = a.luma, a.usable, b.luma, b.usable
     gy, gx = np.gradient(lb)
     yy, xx = np.mgrid[0 : la.shape[0] : 2, 0 : la.shape[1] : 2]
     keep = ok_a[yy, xx]
@@ -234,21 +232,16 @@ def _refine(a: RegionStats, b: RegionStats, m: np.ndarray) -> np.ndarray:
         jac = np.stack([dy * yi, dy * xi, dy, dx * yi, dx * xi, dx, np.ones_like(r)], 1)
         dev = np.abs(r - np.median(r))
         use = dev <= 3.0 * 1.4826 * max(float(np.median(dev)), 1e-3)
-        step = np.linalg.lstsq(jac[use], -r[use], rcond=None)[0]
+        ju = jac[use]
+        try:
+            step = np.linalg.solve(ju.T @ ju, -(ju.T @ r[use]))
+        except np.linalg.LinAlgError:
+            return m
         p = p + step[:6].reshape(2, 3)
         offset += float(step[6])
         if np.abs(step[[2, 5]]).max() < 0.02:
             break
     return p if bool(_plausible(p)) and np.linalg.norm(p[:, 2] - m[:, 2]) < RANSAC_TOL * max(bh, bw) else m
-
-
-def _interior(labels: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the pixels at least EDGE pixels inside their region (a reframing known to a pixel or two
-    then compares each region with itself, not with its neighbour across the edge it was cut along)."""
-    from scipy import ndimage
-
-    size = 2 * EDGE + 1
-    return ndimage.maximum_filter(labels, size) == ndimage.minimum_filter(labels, size)
 
 
 def _carry(a: RegionStats, b: RegionStats, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -263,11 +256,11 @@ def _carry(a: RegionStats, b: RegionStats, m: np.ndarray) -> tuple[np.ndarray, n
     bh, bw = b.labels.shape
     inside = (to[:, 0] >= 0) & (to[:, 0] < bh) & (to[:, 1] >= 0) & (to[:, 1] < bw)
     ids = a.labels.ravel()[inside]
-    core = _interior(a.labels).ravel()[inside]
+    ty, tx = to[inside, 0], to[inside, 1]
     pa = a.lin.reshape(-1, 3)[inside].astype(np.float64)
-    pb = b.lin[to[inside, 0], to[inside, 1]].astype(np.float64)
+    pb = b.lin[ty, tx].astype(np.float64)
     n = len(a.rgb)
-    ok = core & (pa.max(1) < CLIP) & (pb.max(1) < CLIP) & (pa @ REC709_Y >= BLACK) & (pb @ REC709_Y >= BLACK)
+    ok = a.core.ravel()[inside] & a.usable.ravel()[inside] & b.usable[ty, tx]
     cnt = np.bincount(ids[ok], minlength=n).astype(np.float64)
     mean_a = np.stack([np.bincount(ids[ok], pa[ok, c], minlength=n) for c in range(3)], 1) / np.maximum(cnt, 1)[:, None]
     mean_b = np.stack([np.bincount(ids[ok], pb[ok, c], minlength=n) for c in range(3)], 1) / np.maximum(cnt, 1)[:, None]
