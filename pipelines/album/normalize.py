@@ -77,7 +77,8 @@ def describe_regions(srgb: np.ndarray, *, vgg_weights: str | None = None) -> Reg
 
     small = resize_longest(np.asarray(srgb, np.float32), NORMALIZE_SIZE)
     balanced = _balanced(small)
-    labels = slic(balanced, n_segments=SEGMENTS, compactness=10.0, start_label=0).astype(np.int64)
+    labels = slic(balanced, n_segments=SEGMENTS, compactness=10.0, start_label=0)
+    labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)  # ids 0..n-1 without gaps
     return region_stats(small, labels, _deep(balanced, labels, vgg_weights))
 
 
