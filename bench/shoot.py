@@ -94,9 +94,15 @@ def small(img: np.ndarray) -> np.ndarray:
 
 
 def album_spreads(
-    frames: list[np.ndarray], shapes: list[tuple[int, ...]], cuts: list[Cut], folder: Path, strength: float
-) -> tuple[list[float], list[float]]:
-    """Each scene's output spread without and with --normalize (album, preview, its default automatic masks)."""
+    frames: list[np.ndarray],
+    shapes: list[tuple[int, ...]],
+    cuts: list[Cut],
+    folder: Path,
+    strength: float,
+    modes: tuple[str | None, ...] = (None, "both"),
+) -> list[list[float]]:
+    """Each scene's output spread for each --normalize mode of MODES (album, preview, its default automatic
+    masks)."""
     from pipelines.album import AlbumOptions, run_album
 
     shoot = folder / "drift"
@@ -106,7 +112,7 @@ def album_spreads(
         write_image(shoot / f"s{i // 3}_f{i % 3}.png", f, bit_depth=16)
     settings = Settings.preset("preview").with_(strength=strength)
     out: list[list[float]] = []
-    for normalize in (None, "both"):
+    for normalize in modes:
         target = folder / f"out-{strength}-{normalize}"
         s = run_album(
             AlbumOptions(shoot, ROOT / "samples" / "rocket.jpg", target, settings=settings, normalize=normalize,
@@ -116,7 +122,7 @@ def album_spreads(
         outs = [read_image(target / f"s{i // 3}_f{i % 3}_rocket.jpg").pixels for i in range(len(frames))]
         out.append([scene_spread(outs[3 * k : 3 * k + 3], shapes[k], cuts) for k in range(len(frames) // 3)])
         shutil.rmtree(target)
-    return out[0], out[1]
+    return out
 
 
 def contact(rows: list[list[np.ndarray]], path: Path) -> None:
@@ -198,7 +204,16 @@ def drift_cases(
                     + ", ".join(f"{x:.3f}" for x in without) + "; with " + ", ".join(f"{x:.3f}" for x in with_)
                     + f" (ratios {', '.join(f'{x:.0%}' for x in r)})"
                 )  # fmt: skip
-            lines.append("")
+            # the floor: the same reframed frames with no drift at all, styled without --normalize; what is left is
+            # the look's own difference between the framings (it maps each photo's statistics to the reference's)
+            still = [frame(s, c) for s in shown for c in cuts]
+            (floor,) = album_spreads(still, shapes, cuts, folder, 1.0, modes=(None,))
+            lines += [
+                "- album outputs of the same reframed frames with no drift (no --normalize), strength 1.0: spread "
+                + ", ".join(f"{x:.3f}" for x in floor)
+                + " (the look's own difference between the framings)",
+                "",
+            ]
         if cuts is REFRAMED:
             for k in range(3):
                 sl = slice(3 * k, 3 * k + 3)
