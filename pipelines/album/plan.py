@@ -175,7 +175,8 @@ def plan_album(o: AlbumOptions) -> Plan:
     t_norm = time.perf_counter()
     corrections: list[Entry | None] = [None] * len(names)
     if o.normalize:  # one pass over the whole shoot (done photos too: each correction depends on the others)
-        corrections = list(normalise_shoot(list(names.values()), cast(Mode, o.normalize)))
+        weights = o.settings.vgg_weights
+        corrections = list(normalise_shoot(list(names.values()), cast(Mode, o.normalize), vgg_weights=weights))
     normalize_seconds = time.perf_counter() - t_norm if o.normalize else 0.0
     tasks, kept, refused, actions = [], [], [], []
     for (name, p), correction in zip(names.items(), corrections, strict=True):
