@@ -99,6 +99,20 @@ def run(mode: str, photo_path: Path, ref_path: Path, out: Path) -> float:
     return seconds
 
 
+def _scored(jsonl: Path, mode: str, keys: list[str]) -> bool:
+    """Whether JSONL already scores these KEYS' outputs of MODE as they are now (written after each of them)."""
+    if not jsonl.exists():
+        return False
+    done = set()
+    for line in jsonl.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            i, j = row["id"], row.get("ref", row["id"])
+            done.add(next((k for k, n in SAMPLE_IDS.items() if n == int(i)), f"{i}_{j}"))
+    stamp = jsonl.stat().st_mtime
+    return all(k in done and (OUT / mode / f"{k}.png").stat().st_mtime < stamp for k in keys)
+
+
 def score_all(mode: str, keys: list[str], todo: list[tuple[str, Path, Path]]) -> dict[str, dict]:
     """score.py --cross on the cross pairs, and on the samples through a dpst-dev-like folder of their own."""
     rows: dict[str, dict] = {}
@@ -129,8 +143,9 @@ def score_all(mode: str, keys: list[str], todo: list[tuple[str, Path, Path]]) ->
         jobs.append((lay, str(OUT / mode / "{i}_{j}.png"), lay / "pairs.txt", 1))
     for root, pattern, pairs_file, sample in jobs:
         jsonl = OUT / f"{mode}-{'samples' if sample else 'cross'}.jsonl"
-        cmd = [sys.executable, str(SCORE), str(root), pattern, "--cross", str(pairs_file), "--jsonl", str(jsonl)]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        if not _scored(jsonl, mode, [k for k in keys if k.startswith("s") == bool(sample)]):
+            cmd = [sys.executable, str(SCORE), str(root), pattern, "--cross", str(pairs_file), "--jsonl", str(jsonl)]
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
         for line in jsonl.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
@@ -227,7 +242,9 @@ def main() -> int:
             if not a.no_run:
                 times[m][k] = run(m, p, r, OUT / m / f"{k}.png")
                 print(f"{m} {k}: {times[m][k]:.1f} s", file=sys.stderr, flush=True)
-        tfile.write_text(json.dumps(times, indent=1))
+        merged = json.loads(tfile.read_text()) if tfile.exists() else {}  # other runs may have written meanwhile
+        merged[m] = {**merged.get(m, {}), **times[m]}
+        tfile.write_text(json.dumps(merged, indent=1))
     scores = {m: score_all(m, keys, todo) for m in modes}
     for m in modes:
         for k, p, _ in todo:
