@@ -89,9 +89,15 @@ def _panoptic_regions(panoptic: PanopticSegmenter, ps: np.ndarray, rs: np.ndarra
 
 
 def _feature_regions(
-    ps: np.ndarray, rs: np.ndarray, *, person: bool | None, flat_reference: bool, vgg_weights: PathLike | None
+    images: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    person: bool | None,
+    flat_reference: bool,
+    vgg_weights: PathLike | None,
 ) -> _Found:
-    """The feature segmenter's regions, people merged in (mediapipe), matched, the sky named."""
+    """The feature segmenter's regions of IMAGES (photo, reference, and both shrunk to SNAP_SIZE), people merged
+    in (mediapipe), matched, the sky named; label maps at SNAP_SIZE."""
+    p, r, ps, rs = images
     pn: dict[int, str] = {}
     rn: dict[int, str] = {}
     pl, rl, pd, rd, roots = feature_regions(ps, rs, vgg_weights=vgg_weights)
@@ -109,9 +115,13 @@ def _feature_regions(
                 "(see scripts/setup.sh for the packages it needs)."
             )
         pid = int(max(pl.max(), rl.max())) + 1
-        pl = merge_named(pl, pn, people.segment(ps)[0] > 0, "person", pid)
+        # the person maps are computed from the full images as the skin guard computes the photo's (cached:
+        # the guard's call finds it, and an album's reference is looked at once)
+        pp = people.person_probability(p, ps.shape[:2])
+        pl = merge_named(pl, pn, people.segment(ps, pp)[0] > 0, "person", pid)
         if not flat_reference:
-            rl = merge_named(rl, rn, people.segment(rs)[0] > 0, "person", pid)
+            rp = people.person_probability(r, rs.shape[:2])
+            rl = merge_named(rl, rn, people.segment(rs, rp)[0] > 0, "person", pid)
         used = "features+person"
         for d, labels in ((pd, pl), (rd, rl)):
             for k in [k for k in d if not (labels == k).any()]:
@@ -196,7 +206,7 @@ def segment_pair(
     if backend == "detectron2":
         found = _panoptic_regions(panoptic, ps, rs)
     else:
-        found = _feature_regions(ps, rs, person=person, flat_reference=flat_reference, vgg_weights=vgg_weights)
+        found = _feature_regions((p, r, ps, rs), person=person, flat_reference=flat_reference, vgg_weights=vgg_weights)
     if flat_reference:
         found = _flat_reference(found)
     seg = _tidy(found)
