@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 from scipy import ndimage
 
 from photostyle.imaging.resize import resize_longest, resize_to
@@ -187,16 +188,23 @@ def _deep_axes(dp: _Described, dr: _Described) -> np.ndarray:
     scaled on its own, projected on their DEEP_DIMS weighted principal axes and divided by their total spread.
 
     The axes are the leading eigenvectors of the small weighted Gram matrix (superpixels x superpixels, or
-    channels x channels when that is smaller): the same axes as the full SVD, whose one-sided rotations cost
-    tens of times more and stall when another process holds the second core."""
+    channels x channels when that is smaller), found by Lanczos iteration (ARPACK, from a fixed start, to machine
+    precision): the same axes as the full SVD. LAPACK's dense decompositions (the SVD, eigh) make hundreds of
+    small threaded BLAS calls, each a wait for both cores: 0.1 s on a quiet machine, 1-5 s when another process
+    holds the second core."""
     deep = np.concatenate([_centre_scale(dp.deep, dp.weight), _centre_scale(dr.deep, dr.weight)])
     w = np.concatenate([dp.weight, dr.weight])
     a = deep * np.sqrt(w / w.sum())[:, None]
     n, c = a.shape
     k = min(DEEP_DIMS, n, c)
     gram = a @ a.T if n <= c else a.T @ a
-    vals, vecs = scipy.linalg.eigh(gram, subset_by_index=[gram.shape[0] - k, gram.shape[0] - 1])
-    vals, vecs = vals[::-1], vecs[:, ::-1]  # largest first, as the SVD orders them
+    m = gram.shape[0]
+    if m > 2 * k + 1:
+        vals, vecs = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=np.ones(m), tol=0.0)
+    else:  # a tiny image: the dense decomposition is instant
+        vals, vecs = scipy.linalg.eigh(gram, subset_by_index=[m - k, m - 1])
+    order = np.argsort(vals)[::-1]  # largest first, as the SVD orders them
+    vals, vecs = vals[order], vecs[:, order]
     keep = vals > 1e-12 * max(float(vals[0]), 1e-300)
     if n <= c:  # right singular vectors from the left ones: v = a^T u / s
         axes = (a.T @ vecs[:, keep]) / np.sqrt(vals[keep])
