@@ -111,3 +111,27 @@ def test_the_reference_is_described_once(
         for flip in (False, True):
             segment_pair(photo[:, ::-1].copy() if flip else photo, ref, person=False)
     assert seen.count(ref.shape[:2]) == 1 and len(seen) == 3
+
+
+def test_a_large_reference_is_shrunk_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An album's reference larger than the snapping size: shrunk once for all its photos, to the same pixels."""
+    from photostyle.regions import auto
+
+    ref = _astronaut(900)  # over SNAP_SIZE (768)
+    shrunk: list[int] = []
+    real = auto.resize_longest
+
+    def spy(img: np.ndarray, longest: int, method: str = "bilinear") -> np.ndarray:
+        if img.shape[:2] == ref.shape[:2]:
+            shrunk.append(longest)
+        return real(img, longest, method)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auto, "resize_longest", spy)
+    monkeypatch.setattr(auto, "_SHRUNK", type(auto._SHRUNK)())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        segs = [segment_pair(small(name, 160), ref.copy(), person=False) for name in ("chelsea.png", "coffee.png")]
+    assert shrunk == [auto.SNAP_SIZE]  # the second photo's reference (a copy: the same pixels) was not shrunk again
+    assert all(s.pairs.reference.shape == ref.shape[:2] for s in segs)
+    again = auto._shrunk_reference(ref, auto.SNAP_SIZE)
+    assert np.array_equal(again, real(ref, auto.SNAP_SIZE, "skimage"))
