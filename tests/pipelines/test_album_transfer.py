@@ -57,3 +57,42 @@ def test_album_and_transfer_give_the_same_image(tmp_path: Path, controls: tuple[
 def legend_of(folder: Path) -> list[dict[str, object]]:
     regions: list[dict[str, object]] = json.loads((folder / "legend.json").read_text())["regions"]
     return regions
+
+
+@needs_mediapipe
+def test_an_album_analyses_its_reference_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three photos, one worker (--jobs 1 runs in this process): the reference is described (VGG-19, superpixels)
+    and looked at by the person model once for the shoot; each photo's person map serves its regions and its
+    skin guard."""
+    from photostyle.regions import features, person
+    from photostyle.settings import Settings
+    from pipelines.album import run_album
+    from pipelines.album.options import AlbumOptions
+
+    described: list[tuple[int, int]] = []
+    looked: list[tuple[int, int]] = []
+    real_describe, real_person = features._describe, person.PersonSegmenter._probability
+
+    def describe(img: np.ndarray, vgg_weights: str | None) -> features._Described:
+        described.append(img.shape[:2])
+        return real_describe(img, vgg_weights)
+
+    def probability(self: person.PersonSegmenter, image: np.ndarray) -> np.ndarray:
+        looked.append(image.shape[:2])
+        return real_person(self, image)
+
+    monkeypatch.setattr(features, "_describe", describe)
+    monkeypatch.setattr(features, "_DESCRIBED", type(features._DESCRIBED)())
+    monkeypatch.setattr(person.PersonSegmenter, "_probability", probability)
+    monkeypatch.setattr(person, "_PROBABILITY", type(person._PROBABILITY)())
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for n in ("astronaut.png", "chelsea.png", "coffee.png"):
+        _small(SAMPLES / n, shoot / f"{Path(n).stem}.png", 160)
+    ref = _small(SAMPLES / "rocket.jpg", tmp_path / "rocket.png", 150)
+    settings = Settings.preset("preview").with_(threads=2)
+    s = run_album(AlbumOptions(shoot, ref, tmp_path / "out", settings=settings, progress=False, contact_sheet=False))
+    assert (s.succeeded, s.failed) == (3, 0)
+    ref_hw = read_image(ref).pixels.shape[:2]
+    assert described.count(ref_hw) == 1 and len(described) == 4
+    assert looked.count(ref_hw) == 1 and len(looked) == 4  # the skin guard ran the model on no photo again
