@@ -235,7 +235,7 @@ def main() -> None:
         "",
         f"- machine: {machine()}",
         f"- commit: {git_commit()}; photo: samples/chelsea.png upscaled; reference: samples/rocket.jpg",
-        f"- device: {a.device}; time: the `transfer()` call (no file I/O)"
+        f"- device: {a.device}; time: the `transfer()` call (no file I/O; preview-auto: `prepare_masks` and it)"
         + (", after one small warm-up transfer in the same process" if a.warmup else ", the process's first")
         + "; memory: peak RSS of the process (fresh process per run), and on a GPU the peak allocated there",
         "",
