@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.speed                 # preview and best, 1/12/24 MP, 3 runs each (medians)
     .venv/bin/python -m bench.speed --modes preview --runs 5
     python -m bench.speed --device cuda --warmup  # on a GPU: writes bench/reports/speed-gpu-<date>.md
+    .venv/bin/python -m bench.speed --modes preview-auto --sizes 1 --runs 5 --against /tmp/old-checkout
 
 The photo is samples/chelsea.png upscaled (bicubic) to each size, the reference samples/rocket.jpg. Every run is a
 fresh process, so its peak memory (max RSS) is its own; the time is the transfer call alone (no file I/O). The
@@ -11,37 +12,92 @@ For best quality that baseline would take tens of minutes, so it is measured ove
 scaled to the default budget (the per-evaluation cost is what changes). Writes bench/reports/speed-<date>.md
 (speed-gpu-<date>.md on a GPU). --warmup first runs one small transfer in the same process, so the time leaves out
 what a long-lived process (the GIMP service, an album job) pays once: loading VGG-19, starting CUDA.
+
+``preview-auto`` is the default preview as ``photostyle transfer --quality preview`` runs it: automatic masks
+(``regions.prepare_masks``: the VGG-19 segmenter, mediapipe's person model, the sky rule, snapping, the
+confidence) then ``transfer`` with the skin guard. Its row times masks and transfer together in a fresh process
+(what a command-line call pays, VGG-19 and mediapipe loaded inside the timed call); the row after it, "warm", a
+second photo with the same reference in the same process (what the GIMP service and an album worker pay per
+photo: models loaded, the reference already analysed); the seconds of masks and transfer are given apart.
+``--against TREE`` also runs every measurement with the photostyle package of another checkout (the old code),
+interleaved with this one's runs so both see the same load, and gives the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
 
+import numpy as np
+
 from .common import ROOT, git_commit, machine, report_path
 
 
-def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: str, warmup: bool) -> dict:
-    import numpy as np
+def _photo_at(mp: float, name: str = "chelsea.png") -> np.ndarray:
+    """samples/NAME upscaled (bicubic) to MP megapixels."""
     import torch
     import torch.nn.functional as F
 
-    from photostyle import Settings, read_image, transfer
-    from photostyle.runtime import pick_device
+    from photostyle import read_image
 
-    photo = read_image(ROOT / "samples" / "chelsea.png").pixels
-    ref = read_image(ROOT / "samples" / "rocket.jpg").pixels
+    photo = read_image(ROOT / "samples" / name).pixels
     h = int(round((mp * 1e6 * photo.shape[0] / photo.shape[1]) ** 0.5))
     w = int(round(h * photo.shape[1] / photo.shape[0]))
     x = torch.from_numpy(photo).permute(2, 0, 1)[None]
     big = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-    big_np = np.ascontiguousarray(big[0].permute(1, 2, 0).numpy())
-    del x, big
+    return np.ascontiguousarray(big[0].permute(1, 2, 0).numpy())
+
+
+def run_auto(mp: float) -> dict:
+    """The default preview with automatic masks: a cold photo (fresh process), then a warm one (same reference)."""
+    import warnings
+
+    from photostyle import Settings, read_image, transfer
+    from photostyle.regions import prepare_masks
+
+    ref = read_image(ROOT / "samples" / "rocket.jpg").pixels
+    s = Settings.preset("preview")
+    out: dict = {"mp": mp, "mode": "preview-auto"}
+    # the first photo in a fresh process; another photo after it (the cat mirrored: the same work, new pixels);
+    # a portrait (the person model finds her: person region and skin guard at work)
+    for run, name in (("cold", "chelsea.png"), ("warm", "chelsea.png"), ("warm, a portrait", "astronaut.png")):
+        photo = _photo_at(mp, name)
+        if run == "warm":
+            photo = np.ascontiguousarray(photo[:, ::-1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0, c0 = time.perf_counter(), time.process_time()
+            pairs, seg = prepare_masks(photo, ref, masks="auto", settings=s)
+            t1 = time.perf_counter()
+            res = transfer(photo, ref, masks=pairs, settings=s)
+            t2, c2 = time.perf_counter(), time.process_time()
+        assert res.image.shape == photo.shape and seg is not None
+        out[run] = {"seconds": t2 - t0, "masks": t1 - t0, "transfer": t2 - t1, "cpu": c2 - c0}
+        out[run]["size"] = f"{photo.shape[1]}x{photo.shape[0]}"
+    out["seconds"], out["size"] = out["cold"]["seconds"], out["cold"]["size"]
+    out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["gpu_peak_mib"] = None
+    return out
+
+
+def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: str, warmup: bool) -> dict:
+    import torch
+
+    from photostyle import Settings, read_image, transfer
+    from photostyle.runtime import pick_device
+
+    if mode == "preview-auto":
+        return run_auto(mp)
+    photo = read_image(ROOT / "samples" / "chelsea.png").pixels
+    ref = read_image(ROOT / "samples" / "rocket.jpg").pixels
+    big_np = _photo_at(mp)
+    h, w = big_np.shape[:2]
     s = Settings.preset(mode, device=device)
     if warmup:  # one small transfer first: VGG-19 loaded, CUDA started, kernels chosen
         transfer(photo, ref, settings=s.with_(iterations=tuple(min(n, 2) for n in s.iterations)))
@@ -71,7 +127,18 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
     }
 
 
-def child(mp: float, mode: str, device: str, warmup: bool, no_upsample: bool = False, evals: int | None = None) -> dict:
+TREE_ENV = "BENCH_PHOTOSTYLE_TREE"  # a checkout whose photostyle package a child process times instead of this one
+
+
+def child(
+    mp: float,
+    mode: str,
+    device: str,
+    warmup: bool,
+    no_upsample: bool = False,
+    evals: int | None = None,
+    tree: str | None = None,
+) -> dict:
     cmd = [sys.executable, "-m", "bench.speed", "--one", str(mp), "--modes", mode, "--device", device]
     if warmup:
         cmd.append("--warmup")
@@ -79,7 +146,8 @@ def child(mp: float, mode: str, device: str, warmup: bool, no_upsample: bool = F
         cmd.append("--no-upsample")
     if evals is not None:
         cmd += ["--evals", str(evals)]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, TREE_ENV: tree} if tree else {k: v for k, v in os.environ.items() if k != TREE_ENV}
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-3000:])
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -88,6 +156,56 @@ def child(mp: float, mode: str, device: str, warmup: bool, no_upsample: bool = F
 def gpu_peak(runs: list[dict]) -> str:
     peaks = [r["gpu_peak_mib"] for r in runs if r.get("gpu_peak_mib") is not None]
     return f"{max(peaks):.0f}" if peaks else "-"
+
+
+RUNS = ("cold", "warm", "warm, a portrait")
+
+
+def _load() -> str:
+    return "load average " + " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def auto_rows(sizes: list[float], runs: int, device: str, against: str | None) -> list[str]:
+    """The preview-auto rows: cold and warm medians (masks and transfer apart), and against another tree's code,
+    its runs interleaved with this tree's."""
+    trees: list[tuple[str, str | None]] = [("this commit", None)]
+    if against:
+        old = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=against, capture_output=True, text=True)
+        trees.append((f"old code ({old.stdout.strip() or against})", against))
+    rows: list[str] = []
+    for mp in sizes:
+        got: dict[str, list[dict]] = {name: [] for name, _ in trees}
+        loads = [_load()]
+        for _ in range(runs):
+            for name, tree in trees:
+                got[name].append(child(mp, "preview-auto", device, False, tree=tree))
+            loads.append(_load())
+        med: dict[str, dict[str, float]] = {}
+        for name, _ in trees:
+            rs = got[name]
+            for run in RUNS:
+                m = {k: statistics.median(r[run][k] for r in rs) for k in ("seconds", "masks", "transfer", "cpu")}
+                secs = [r[run]["seconds"] for r in rs]
+                med[f"{name} {run}"] = m
+                rows.append(
+                    f"| preview-auto, {run}, {name} | {rs[0][run]['size']} ({mp:g} MP) | {runs} | {m['seconds']:.2f} "
+                    f"| {min(secs):.2f} | {max(secs):.2f} | {max(r['peak_mib'] for r in rs):.0f} | - |"
+                )
+                rows.append(
+                    f"| (masks {m['masks']:.2f} s, transfer with skin guard {m['transfer']:.2f} s, "
+                    f"CPU time {m['cpu']:.2f} s) | | | | | | | |"
+                )
+                print(rows[-2], rows[-1], sep="\n", flush=True)
+        if len(trees) > 1:
+            for run in RUNS:
+                new, old = med[f"this commit {run}"], med[f"{trees[1][0]} {run}"]
+                rows.append(
+                    f"| preview-auto, {run}: this commit / old code | | | ratio {new['seconds'] / old['seconds']:.3f} "
+                    f"(masks {new['masks'] / old['masks']:.3f}, CPU {new['cpu'] / old['cpu']:.3f}) | | | | |"
+                )
+        rows.append(f"| (machine load while these ran: {'; '.join(loads)}) | | | | | | | |")
+        print("\n".join(rows[-4:]), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -101,8 +219,11 @@ def main() -> None:
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--no-upsample", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--evals", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--against", metavar="TREE", help="also time preview-auto with TREE's photostyle (the old code)")
     a = ap.parse_args()
     if a.one is not None:
+        if os.environ.get(TREE_ENV):
+            sys.path.insert(0, os.environ[TREE_ENV])
         print(json.dumps(run_one(a.one, a.modes, a.no_upsample, a.evals, a.device, a.warmup)))
         return
     from photostyle import Settings
@@ -114,7 +235,7 @@ def main() -> None:
         "",
         f"- machine: {machine()}",
         f"- commit: {git_commit()}; photo: samples/chelsea.png upscaled; reference: samples/rocket.jpg",
-        f"- device: {a.device}; time: the `transfer()` call (no file I/O)"
+        f"- device: {a.device}; time: the `transfer()` call (no file I/O; preview-auto: `prepare_masks` and it)"
         + (", after one small warm-up transfer in the same process" if a.warmup else ", the process's first")
         + "; memory: peak RSS of the process (fresh process per run), and on a GPU the peak allocated there",
         "",
@@ -123,6 +244,9 @@ def main() -> None:
     ]
     summary = []
     for mode in a.modes.split(","):
+        if mode == "preview-auto":
+            lines += auto_rows(sizes, a.runs, a.device, a.against)
+            continue
         runs = a.runs if mode == "preview" else a.best_runs
         for mp in sizes:
             rs = [child(mp, mode, a.device, a.warmup) for _ in range(runs)]

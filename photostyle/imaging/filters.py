@@ -62,6 +62,26 @@ def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 
     return c.permute(1, 2, 0).reshape(h, w, 3, 4).numpy()
 
 
+def _inverse(m: np.ndarray) -> np.ndarray:
+    """The inverses of a stack (..., C, C) of symmetric positive-definite matrices. For colour guides (C = 3) by
+    the adjugate over the determinant, elementwise over the stack: LAPACK inverts a stack one small matrix at a
+    time (0.1 s for a 768-px image, against 0.01 s); these matrices are regularised (+ eps I), so well
+    conditioned, and both agree to rounding."""
+    if m.shape[-1] != 3:
+        return np.linalg.inv(m)
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    d, e, f = m[..., 1, 1], m[..., 1, 2], m[..., 2, 2]
+    adj = np.empty_like(m)
+    adj[..., 0, 0] = d * f - e * e
+    adj[..., 0, 1] = adj[..., 1, 0] = c * e - b * f
+    adj[..., 0, 2] = adj[..., 2, 0] = b * e - c * d
+    adj[..., 1, 1] = a * f - c * c
+    adj[..., 1, 2] = adj[..., 2, 1] = b * c - a * e
+    adj[..., 2, 2] = a * d - b * b
+    det = a * adj[..., 0, 0] + b * adj[..., 0, 1] + c * adj[..., 0, 2]
+    return adj / det[..., None, None]
+
+
 class GuidedFilter:
     """Colour guided filter (He, Sun and Tang 2013) for one guide (H, W, 3) in [0, 1]; apply it to any sources.
 
@@ -81,7 +101,7 @@ class GuidedFilter:
             for j in range(i, c):
                 v = box_mean_array(self.g[..., i] * self.g[..., j], self.r) - self.mean[..., i] * self.mean[..., j]
                 cov[..., i, j] = cov[..., j, i] = v
-        self.inv = np.linalg.inv(cov + eps * np.eye(c))  # (H, W, C, C)
+        self.inv = _inverse(cov + eps * np.eye(c))  # (H, W, C, C)
 
     def __call__(self, src: np.ndarray) -> np.ndarray:
         p = np.asarray(src, np.float64)
@@ -93,10 +113,11 @@ class GuidedFilter:
         cross = np.stack(
             [box_mean_array(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2
         )
-        a = (self.inv[..., :, :, None] * cross[..., None, :, :]).sum(-2)  # (H, W, C, K)
-        b = mp - (mg[..., :, None] * a).sum(-2)
+        # per-pixel products as einsum: no (H, W, C, C, K) temporary (half the time of broadcasting for masks)
+        a = np.einsum("hwij,hwjk->hwik", self.inv, cross)  # (H, W, C, K)
+        b = mp - np.einsum("hwi,hwik->hwk", mg, a)
         ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r).reshape(a.shape)
-        out = (g[..., :, None] * ma).sum(-2) + box_mean_array(b, r)
+        out = np.einsum("hwi,hwik->hwk", g, ma) + box_mean_array(b, r)
         return out[..., 0] if squeeze else out
 
 

@@ -26,7 +26,10 @@ maps written as DPST colour PNGs pair again by colour), at most nine ids.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +43,7 @@ from photostyle.regions.features import _sky_regions, feature_regions
 from photostyle.regions.labels import RegionPairs, make_pairs
 from photostyle.regions.matching import _canonical, match_regions
 from photostyle.regions.panoptic import PanopticSegmenter
+from photostyle.regions.person import WORK_SIZE as PERSON_SIZE
 from photostyle.regions.person import PersonSegmenter, merge_named
 from photostyle.regions.segmentation import BACKENDS, SNAP_SIZE, PathLike, Segmentation
 from photostyle.regions.targeting import needs_names, needs_regions
@@ -89,9 +93,15 @@ def _panoptic_regions(panoptic: PanopticSegmenter, ps: np.ndarray, rs: np.ndarra
 
 
 def _feature_regions(
-    ps: np.ndarray, rs: np.ndarray, *, person: bool | None, flat_reference: bool, vgg_weights: PathLike | None
+    images: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    person: bool | None,
+    flat_reference: bool,
+    vgg_weights: PathLike | None,
 ) -> _Found:
-    """The feature segmenter's regions, people merged in (mediapipe), matched, the sky named."""
+    """The feature segmenter's regions of IMAGES (photo, reference, and both shrunk to SNAP_SIZE), people merged
+    in (mediapipe), matched, the sky named; label maps at SNAP_SIZE."""
+    p, r, ps, rs = images
     pn: dict[int, str] = {}
     rn: dict[int, str] = {}
     pl, rl, pd, rd, roots = feature_regions(ps, rs, vgg_weights=vgg_weights)
@@ -109,9 +119,13 @@ def _feature_regions(
                 "(see scripts/setup.sh for the packages it needs)."
             )
         pid = int(max(pl.max(), rl.max())) + 1
-        pl = merge_named(pl, pn, people.segment(ps)[0] > 0, "person", pid)
+        # the person maps are computed from the full images as the skin guard computes the photo's (cached:
+        # the guard's call finds it, and an album's reference is looked at once)
+        pp = people.person_probability(p, ps.shape[:2])
+        pl = merge_named(pl, pn, people.segment(ps, pp)[0] > 0, "person", pid)
         if not flat_reference:
-            rl = merge_named(rl, rn, people.segment(rs)[0] > 0, "person", pid)
+            rp = people.person_probability(_shrunk_reference(r, PERSON_SIZE), rs.shape[:2])
+            rl = merge_named(rl, rn, people.segment(rs, rp)[0] > 0, "person", pid)
         used = "features+person"
         for d, labels in ((pd, pl), (rd, rl)):
             for k in [k for k in d if not (labels == k).any()]:
@@ -174,6 +188,32 @@ def _tidy(found: _Found) -> Segmentation:
     return _canonical(pl, rl, partner, pn, rn, found.backend)
 
 
+_SHRUNK: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+_SHRUNK_LOCK = threading.Lock()
+SHRUNK_CACHE = 4  # reference sizes a process keeps (the snapping size and the person model's, of two references)
+
+
+def _shrunk_reference(r: np.ndarray, longest: int) -> np.ndarray:
+    """R shrunk to LONGEST (``resize_longest``, scikit-image), kept by its pixels: a reference styled with many
+    photos (an album, the GIMP service) is shrunk once (hashing 24 MP costs 0.3 s, shrinking it 1.5 s)."""
+    if max(r.shape[:2]) <= longest:
+        return resize_longest(r, longest, "skimage")
+    a = np.ascontiguousarray(r)
+    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}{a.dtype}", longest)
+    with _SHRUNK_LOCK:
+        hit = _SHRUNK.get(key)
+        if hit is not None:
+            _SHRUNK.move_to_end(key)
+            return hit
+    small = resize_longest(a, longest, "skimage")
+    small.setflags(write=False)  # shared by later callers
+    with _SHRUNK_LOCK:
+        _SHRUNK[key] = small
+        while len(_SHRUNK) > SHRUNK_CACHE:
+            _SHRUNK.popitem(last=False)
+    return small
+
+
 def segment_pair(
     photo: np.ndarray | Photo,
     reference: np.ndarray | Photo,
@@ -191,12 +231,12 @@ def segment_pair(
     p, r = as_pixels(photo), as_pixels(reference)
     panoptic = PanopticSegmenter()
     backend = _pick_backend(backend, panoptic)
-    ps, rs = resize_longest(p, SNAP_SIZE, "skimage"), resize_longest(r, SNAP_SIZE, "skimage")
+    ps, rs = resize_longest(p, SNAP_SIZE, "skimage"), _shrunk_reference(r, SNAP_SIZE)
     flat_reference = float(np.max(rs.reshape(-1, 3).std(0))) < 1.0 / 255
     if backend == "detectron2":
         found = _panoptic_regions(panoptic, ps, rs)
     else:
-        found = _feature_regions(ps, rs, person=person, flat_reference=flat_reference, vgg_weights=vgg_weights)
+        found = _feature_regions((p, r, ps, rs), person=person, flat_reference=flat_reference, vgg_weights=vgg_weights)
     if flat_reference:
         found = _flat_reference(found)
     seg = _tidy(found)

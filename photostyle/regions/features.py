@@ -9,6 +9,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
 from scipy import ndimage
 
 from photostyle.imaging.resize import resize_longest, resize_to
@@ -181,6 +183,39 @@ W_Y_MATCH = 0.3  # matching across images: deep features and height only (colour
 DEEP_DIMS = 8
 
 
+def _deep_axes(dp: _Described, dr: _Described) -> np.ndarray:
+    """The deep features of both images' superpixels (rows: photo then reference), each image's centred and
+    scaled on its own, projected on their DEEP_DIMS weighted principal axes and divided by their total spread.
+
+    The axes are the leading eigenvectors of the small weighted Gram matrix (superpixels x superpixels, or
+    channels x channels when that is smaller), found by Lanczos iteration (ARPACK, from a fixed start, to machine
+    precision): the same axes as the full SVD. LAPACK's dense decompositions (the SVD, eigh) make hundreds of
+    small threaded BLAS calls, each a wait for both cores: 0.1 s on a quiet machine, 1-5 s when another process
+    holds the second core."""
+    deep = np.concatenate([_centre_scale(dp.deep, dp.weight), _centre_scale(dr.deep, dr.weight)])
+    w = np.concatenate([dp.weight, dr.weight])
+    a = deep * np.sqrt(w / w.sum())[:, None]
+    n, c = a.shape
+    k = min(DEEP_DIMS, n, c)
+    gram = a @ a.T if n <= c else a.T @ a
+    m = gram.shape[0]
+    if m > 2 * k + 1:
+        vals, vecs = scipy.sparse.linalg.eigsh(gram, k=k, which="LA", v0=np.ones(m), tol=0.0)
+    else:  # a tiny image: the dense decomposition is instant
+        vals, vecs = scipy.linalg.eigh(gram, subset_by_index=[m - k, m - 1])
+    order = np.argsort(vals)[::-1]  # largest first, as the SVD orders them
+    vals, vecs = vals[order], vecs[:, order]
+    keep = vals > 1e-12 * max(float(vals[0]), 1e-300)
+    if n <= c:  # right singular vectors from the left ones: v = a^T u / s
+        axes = (a.T @ vecs[:, keep]) / np.sqrt(vals[keep])
+    else:
+        axes = vecs[:, keep]
+    proj = np.zeros((n, DEEP_DIMS))
+    proj[:, np.nonzero(keep)[0]] = deep @ axes  # axes of a zero spread: zero, as the SVD's rows project there
+    tot = float(np.sqrt(max(float((a * a).sum()), 1e-12)))
+    return proj / tot
+
+
 def _joint_descriptors(
     dp: _Described,
     dr: _Described,
@@ -188,19 +223,18 @@ def _joint_descriptors(
     w_colour: float = W_COLOUR,
     w_y: float = W_Y,
     w_x: float = W_X,
+    deep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows: superpixels of the photo then of the reference, in one space: the deep features centred per image
     (so a night reference and a day photo still agree) and projected on their joint principal axes, colour
-    (CIELAB, centred and scaled per image) and position; each block has unit total variance before weighting."""
-    deep = np.concatenate([_centre_scale(dp.deep, dp.weight), _centre_scale(dr.deep, dr.weight)])
+    (CIELAB, centred and scaled per image) and position; each block has unit total variance before weighting.
+    DEEP: ``_deep_axes(dp, dr)`` when already computed (the segmentation and matching spaces share it)."""
+    if deep is None:
+        deep = _deep_axes(dp, dr)
     w = np.concatenate([dp.weight, dr.weight])
-    sw = np.sqrt(w / w.sum())[:, None]
-    _, sing, vt = np.linalg.svd(deep * sw, full_matrices=False)
-    proj = deep @ vt[:DEEP_DIMS].T
-    tot = float(np.sqrt(max(float((sing**2).sum()), 1e-12)))
     colour = np.concatenate([_centre_scale(dp.lab, dp.weight), _centre_scale(dr.lab, dr.weight)])
     pos = np.concatenate([dp.pos, dr.pos]) - 0.5
-    x = np.concatenate([W_DEEP * proj / tot, w_colour * colour, w_y * pos[:, :1] / 0.29, w_x * pos[:, 1:] / 0.29], 1)
+    x = np.concatenate([W_DEEP * deep, w_colour * colour, w_y * pos[:, :1] / 0.29, w_x * pos[:, 1:] / 0.29], 1)
     return x, w
 
 
@@ -382,8 +416,9 @@ def feature_regions(
     splits.
     """
     dp, dr = describe(photo, vgg_weights), describe(reference, vgg_weights)
-    x_seg, w = _joint_descriptors(dp, dr)
-    x_match, _ = _joint_descriptors(dp, dr, w_colour=0.0, w_y=W_Y_MATCH, w_x=0.0)
+    deep = _deep_axes(dp, dr)
+    x_seg, w = _joint_descriptors(dp, dr, deep=deep)
+    x_match, _ = _joint_descriptors(dp, dr, w_colour=0.0, w_y=W_Y_MATCH, w_x=0.0, deep=deep)
     n = len(dp.weight)
     lp, _ = _choose_clusters(x_seg[:n], w[:n])
     lr, _ = _choose_clusters(x_seg[n:], w[n:])

@@ -37,7 +37,8 @@ def snap_labels(
     labels: np.ndarray, image: np.ndarray, radius: int | None = None, eps: float = 1e-3, rounds: int = 3
 ) -> np.ndarray:
     """A label map whose borders follow IMAGE's edges: each region's indicator is guided-filtered, then argmax;
-    repeated (up to ROUNDS times) so a border a few pixels off an edge walks onto it."""
+    repeated (up to ROUNDS times) so a border a few pixels off an edge walks onto it. The filter keeps sums, so
+    the last region's filtered indicator is one minus the others' (one filtering fewer)."""
     regions = np.unique(labels)
     out = labels.astype(np.int32, copy=True)
     if len(regions) < 2:
@@ -46,8 +47,9 @@ def snap_labels(
     r = radius if radius is not None else max(2, round(max(h, w) / 80))
     gf = GuidedFilter(image, r, eps)
     for _ in range(rounds):
-        onehot = np.stack([(out == k) for k in regions], -1).astype(np.float32)
-        new = regions[np.argmax(gf(onehot), -1)].astype(np.int32)
+        soft = gf(np.stack([(out == k) for k in regions[:-1]], -1).astype(np.float32))
+        soft = np.concatenate([soft, 1.0 - soft.sum(-1, keepdims=True)], -1)
+        new = regions[np.argmax(soft, -1)].astype(np.int32)
         if np.array_equal(new, out):
             break
         out = new

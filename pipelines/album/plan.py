@@ -130,6 +130,12 @@ def plan_album(o: AlbumOptions) -> Plan:
         ("region-strength", o.settings.region_strength),
         ("region-reference", o.settings.region_reference),
     ):
+        if given and o.masks == "none":
+            raise SettingsError(
+                f"--{name}: with --masks none the album styles every photo as one region, so there is no region "
+                "to set; drop it, or use photostyle transfer with --photo-mask/--reference-mask for per-region "
+                "controls."
+            )
         if given:
             raise SettingsError(
                 f"--{name}: the album's masks are found anew in every photo, so a region id means nothing "

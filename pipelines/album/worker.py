@@ -137,8 +137,10 @@ class AlbumWorker:
     """One worker's state: the reference Photo, read once, and the settings; called once per photo.
 
     The engine caches the reference analysis (features, statistics) across ``transfer`` calls in a process, and
-    the segmenter its description of the reference (``photostyle.regions.features.describe``), so every photo a
-    worker styles reuses them.
+    the automatic masks the reference's side of theirs: its shrunk copies (``regions.auto._shrunk_reference``),
+    its description (VGG-19 features and superpixels, ``regions.features.describe``) and its person map
+    (``regions.person``), each kept by the pixels. So a worker analyses the reference once per shoot; per photo
+    the person model runs once, its map shared by the regions and the skin guard.
     """
 
     def __init__(self, spec: WorkerSpec) -> None:

@@ -47,3 +47,20 @@ def test_guided_filter_keeps_constants_and_follows_edges(photo: np.ndarray) -> N
     step[:, photo.shape[1] // 2 :] = 1
     smooth = guided_filter(photo, step, 4)
     assert smooth.shape == step.shape and 0.3 < smooth.mean() < 0.7
+
+
+def test_the_guide_s_inverse_covariances_are_lapack_s(photo: np.ndarray) -> None:
+    """The closed-form 3x3 inverses the colour guided filter uses equal LAPACK's on a real photo's window
+    covariances (regularised as the filter does), and the filter's output is LAPACK's to rounding."""
+    from photostyle.imaging import filters
+
+    gf = GuidedFilter(photo, 4, 1e-3)
+    g = photo.astype(np.float64)
+    cov = np.einsum("hwi,hwj->hwij", g, g)  # any symmetric stack; here the window statistics, as the filter has
+    cov = box_mean_array(cov.reshape(g.shape[:2] + (9,)), 4).reshape(cov.shape)
+    cov -= np.einsum("hwi,hwj->hwij", gf.mean, gf.mean)
+    m = cov + 1e-3 * np.eye(3)
+    np.testing.assert_allclose(filters._inverse(m), np.linalg.inv(m), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(gf.inv, np.linalg.inv(m), rtol=1e-9, atol=1e-9)
+    grey = np.eye(2) * 2.0 + 0.5  # other sizes (grey guides) go to LAPACK
+    np.testing.assert_allclose(filters._inverse(grey[None]), np.linalg.inv(grey[None]))
