@@ -45,7 +45,8 @@ def test_a_reference_sent_as_pixels_gives_the_file_s_look(service, pair) -> None
     assert np.abs(a - b).max() <= 1
     assert from_pixels["match_confidence"] == from_file["match_confidence"]  # the confidence travels back
     # the first words are honest: nothing is loading and no other job runs
-    assert lines[0]["message"] == "starting", lines[:3]
+    # the first heartbeat says "starting" (nothing else runs), unless the job ended before it (cached regions)
+    assert lines[0]["message"] in ("starting", "done") and lines[-1]["message"] == "done", lines[:3]
     assert not any("model loading, or another job" in m["message"] for m in lines)
 
 
