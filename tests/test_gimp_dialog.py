@@ -137,7 +137,8 @@ class Screen:
         """The screen, cropped to what is drawn, saved as docs/gimp_NAME.png."""
         rgb = read_xwd(self.work / "fb" / "Xvfb_screen0")
         ys, xs = np.nonzero(rgb.max(2) > 0)
-        rgb = rgb[: ys.max() + 1, : xs.max() + 1]
+        if len(ys):  # an empty screen (every window gone) is kept whole
+            rgb = rgb[: ys.max() + 1, : xs.max() + 1]
         Image.fromarray(rgb).save(DOCS / f"gimp_{name}.png", optimize=True)
         return rgb
 

@@ -359,7 +359,8 @@ def test_ctrl_c_stops_a_pool_run_and_every_written_output_is_recorded(
     d = tmp_path / "shoot"
     d.mkdir()
     big = _resized("astronaut.png", 512).resize((1200, 800))  # ~0.3 s each
-    for i in range(5):
+    n = 12  # enough that work is left when Ctrl-C lands, now that a photo takes well under a second
+    for i in range(n):
         big.rotate(3 * i).save(d / f"IMG_{i}.jpg", quality=90)
     out = tmp_path / "out"
     cmd = [*_cli(d, reference, out)[:-3], "--jobs", "2", "-q"]
@@ -378,11 +379,11 @@ def test_ctrl_c_stops_a_pool_run_and_every_written_output_is_recorded(
     recorded = read_manifest(manifest)
     written = {p.name for p in out.glob("IMG_*_night.jpg")}
     assert written == {name for name, e in recorded.items() if e["status"] == "done"}  # no output unaccounted for
-    assert 1 <= len(written) < 5
+    assert 1 <= len(written) < n
     assert not list(out.glob(".*.part"))
     resumed = subprocess.run(_cli(d, reference, out), env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{5 - len(written)} succeeded, 0 failed, {len(written)} skipped (of 5)" in resumed.stderr
+    assert f"{n - len(written)} succeeded, 0 failed, {len(written)} skipped (of {n})" in resumed.stderr
 
 
 @pytest.fixture(scope="module")
