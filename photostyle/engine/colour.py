@@ -34,7 +34,7 @@ from skimage import color
 
 from photostyle.imaging.transport import mean_cov_map
 from photostyle.regions.confidence import region_trust
-from photostyle.regions.labels import RegionPairs, soft_masks
+from photostyle.regions.labels import RegionPairs, soft_masks, whole_image
 from photostyle.regions.targeting import soft_region_masks
 
 _MIN_PIXELS = 16
@@ -204,7 +204,7 @@ def region_colour_transfer(
     ref_lab = color.rgb2lab(reference).astype(np.float64)
     trust = region_trust(pairs)
     if pairs.confidence and max(trust.values(), default=0.0) <= 0.0:  # nothing corresponds: one global look
-        pairs = RegionPairs(np.zeros((h, w), np.int32), np.zeros(reference.shape[:2], np.int32), {0: 0})
+        pairs = whole_image((h, w), reference.shape[:2])
         trust = {0: 1.0}
     regions = pairs.photo_regions()
     # the gain limit is for the regions' own maps (a flat region against a busy one); the one global map of a
