@@ -73,6 +73,7 @@ cfg.set_property("settings-json", '{"threads": 1}')
 res = PROC.run(cfg)
 out["closed"] = {"status": res.index(0).value_nick, "acted": os.path.exists(W + "/close.acted")}
 json.dump(out, open(W + "/result.json", "w"), indent=1)
+time.sleep(5)  # GIMP shows the run's message from its main loop: let it, before --quit takes the dialogs down
 """
 
 
