@@ -53,6 +53,9 @@ class Settings:
         affine colour maps of the photo over (2 radius + 1)^2 windows (eps regularises them toward a shift), plus
         the look's finest grain up to affine_detail times the photo's own (photostyle/engine/upsample.py,
         ``photographic``): whatever the masks, no edge or shape the photo lacks. affine_radius 0 turns it off.
+    guard: best quality's result, after the refit, checked against the closed-form look at the same size: where it
+        loses the photo's local structure, moves a region's tone far from that look or adds grain to the photo's
+        smooth areas, that look takes over there (photostyle/engine/guard.py). False keeps the refit alone.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
     seed: makes runs repeatable (bit for bit on the CPU; on CUDA up to float rounding, about 1e-4).
@@ -90,6 +93,7 @@ class Settings:
     affine_radius: int = 8
     affine_eps: float = 1e-4
     affine_detail: float = 0.5
+    guard: bool = True
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -134,6 +138,8 @@ class Settings:
             raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}.")
         if not self.affine_eps > 0:
             raise SettingsError(f"affine_eps must be > 0, not {self.affine_eps}.")
+        if not isinstance(self.guard, bool):
+            raise SettingsError(f"guard must be true or false, not {self.guard!r}.")
         if not self.flat_variance > 0:
             raise SettingsError(f"flat_variance must be > 0, not {self.flat_variance}.")
         if self.vgg_weights is not None and not os.fspath(self.vgg_weights):

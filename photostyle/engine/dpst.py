@@ -24,7 +24,9 @@ construction) and stage two runs coarse to fine: the colours and layout settle a
 at the last (700 px in the best quality, where DPST works). The result is then refitted as local affine colour maps
 of the photo over windows wider than the matting term's 3x3 (``Settings.affine_radius``), plus the look's finest
 grain where the photo has texture (``upsample.photographic``): texture painted into fur or foliage is locally affine
-in 3x3 windows, so the matting term alone lets the reference's structures through, the refit does not. The result
+in 3x3 windows, so the matting term alone lets the reference's structures through, the refit does not. Where the
+refitted result still loses the photo's structure or moves its tone far from the closed-form look (ghosts and
+blotches at the windows' scale and above), the closed-form look takes over there (``guard.keep_photograph``). The result
 is carried to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
 paper's first stage for those who want it.
 """
@@ -41,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from photostyle.engine.colour import region_colour_transfer
+from photostyle.engine.guard import keep_photograph
 from photostyle.engine.regularise import matting_energy, matting_laplacian, to_torch
 from photostyle.engine.upsample import photographic, upsample
 from photostyle.imaging.filters import box_mean
@@ -233,6 +236,7 @@ class DPST:
         self.s = settings
         self.device = device
         self.trace: list[dict[str, float]] = []  # per-evaluation losses, for tests and benchmarks
+        self.kept = 1.0  # the share of best's own result the last run kept (photostyle.engine.guard)
         self.bf16 = use_bf16(settings.precision, device)
 
     # ------------------------------------------------------------------------------------------- set-up
@@ -463,4 +467,7 @@ class DPST:
         # whatever the masks: an edge-aware local colour transform of the photo plus its fine grain, never new
         # edges or shapes (photostyle.engine.upsample.photographic)
         result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail)
+        if s.guard:  # and where it still is not a photograph, the closed-form look (photostyle.engine.guard)
+            guide = region_colour_transfer(prev_photo, r, pairs, soft_sigma=s.region_blur * max(prev_photo.shape[:2]))
+            result, self.kept = keep_photograph(prev_photo, guide, result)
         return prev_photo, result
