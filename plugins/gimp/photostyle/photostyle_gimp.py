@@ -323,9 +323,9 @@ def result_name(choices, ref_name):
 
 # ------------------------------------------------------------------------------------------------ a run
 def still_open(image, layer):
-    """Whether IMAGE is still open in GIMP and LAYER still in it. (GIMP 3.0 keeps an image whose window was closed
-    alive while a plug-in that was given it runs, and cannot say whether it still has a window: then this stays
-    True and the run ends quietly on the closed image.)"""
+    """Whether IMAGE is still open in GIMP and LAYER still in it. A run started from the menu loses its image with
+    the image's last window: the run stops there and the job is cancelled (the real-GIMP dialog test closes the
+    window mid-run). A script that passed the image keeps it alive itself, and the run finishes for it."""
     return image.is_valid() and layer.is_valid()
 
 
