@@ -45,11 +45,11 @@ import torch.nn.functional as F
 from photostyle.engine.colour import region_colour_transfer
 from photostyle.engine.guard import keep_photograph
 from photostyle.engine.regularise import matting_energy, matting_laplacian, to_torch
-from photostyle.engine.upsample import photographic, upsample
-from photostyle.imaging.filters import box_mean
+from photostyle.engine.upsample import apply_affine, photographic, upsample
+from photostyle.imaging.filters import box_mean, fit_affine
 from photostyle.imaging.resize import resize_longest
 from photostyle.regions.confidence import region_trust
-from photostyle.regions.labels import RegionPairs, resize_labels
+from photostyle.regions.labels import RegionPairs, resize_labels, whole_image
 from photostyle.runtime import use_bf16
 from photostyle.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
 from photostyle.vgg import VGG19
@@ -223,7 +223,7 @@ def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
     trust = region_trust(pairs)
     textured = {k for k, t in trust.items() if t >= TEXTURE_TRUST}
     if not textured and pairs.confidence:
-        return RegionPairs(np.zeros_like(pairs.photo), np.zeros_like(pairs.reference), {0: 0}), set()
+        return whole_image(pairs.photo.shape[:2], pairs.reference.shape[:2]), set()
     partner = {k: (j if k in textured else -1) for k, j in pairs.partner.items()}
     return RegionPairs(pairs.photo, pairs.reference, partner, pairs.confidence, pairs.match_confidence), textured
 
@@ -468,6 +468,10 @@ class DPST:
         # edges or shapes (photostyle.engine.upsample.photographic)
         result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail)
         if s.guard:  # and where it still is not a photograph, the closed-form look (photostyle.engine.guard)
-            guide = region_colour_transfer(prev_photo, r, pairs, soft_sigma=s.region_blur * max(prev_photo.shape[:2]))
+            # the preview's look: the colour map with the preview's own feathering along the photo's edges (not
+            # the optimiser's sharp start), refitted as local affine maps of the photo as the preview's upsampling
+            # does (a map's gain would otherwise lift the photo's noise in flat areas with it)
+            guide = region_colour_transfer(prev_photo, r, pairs)
+            guide = apply_affine(fit_affine(prev_photo, guide, s.upsample_radius, s.upsample_eps), prev_photo)
             result, self.kept = keep_photograph(prev_photo, guide, result)
         return prev_photo, result
