@@ -251,18 +251,19 @@ def _chroma_cap(
     blended by the regions' soft masks."""
     ref_px = ref_lab.reshape(-1, 3)
     rl = pairs.reference.ravel()
-    whole = ChromaLimit(ref_px)
-    whole_cap = whole.limit(out)
+    limits: dict[int, np.ndarray] = {}  # by reference region; -1 the whole reference, computed only when used
+
+    def limit(j: int) -> np.ndarray:
+        if j not in limits:
+            limits[j] = ChromaLimit(ref_px if j < 0 else ref_px[rl == j]).limit(out)
+        return limits[j]
+
     cap = np.zeros(len(out))
-    own: dict[int, np.ndarray] = {}
     for wk, k in zip(weights, pairs.photo_regions(), strict=True):
         j, t = pairs.partner.get(k, -1), trust.get(k, 1.0)
-        sel = rl == j
-        if j >= 0 and t > 0.0 and int(sel.sum()) >= _MIN_PIXELS:
-            if j not in own:
-                own[j] = ChromaLimit(ref_px[sel]).limit(out)
-            region_cap = t * own[j] + (1.0 - t) * whole_cap
+        if j >= 0 and t > 0.0 and int((rl == j).sum()) >= _MIN_PIXELS:
+            region_cap = limit(j) if t >= 1.0 else t * limit(j) + (1.0 - t) * limit(-1)
         else:
-            region_cap = whole_cap
+            region_cap = limit(-1)
         cap += wk.reshape(-1) * region_cap
     return cap
