@@ -26,7 +26,8 @@ of the photo over windows wider than the matting term's 3x3 (``Settings.affine_r
 grain where the photo has texture (``upsample.photographic``): texture painted into fur or foliage is locally affine
 in 3x3 windows, so the matting term alone lets the reference's structures through, the refit does not. Where the
 refitted result still loses the photo's structure or moves its tone far from the closed-form look (ghosts and
-blotches at the windows' scale and above), the closed-form look takes over there (``guard.keep_photograph``). The result
+blotches at the windows' scale and above), the closed-form look takes over there (``guard.keep_photograph``; with
+automatic masks only: the user's masks are trusted as drawn). The result
 is carried to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
 paper's first stage for those who want it.
 """
@@ -467,7 +468,9 @@ class DPST:
         # whatever the masks: an edge-aware local colour transform of the photo plus its fine grain, never new
         # edges or shapes (photostyle.engine.upsample.photographic)
         result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail)
-        if s.guard:  # and where it still is not a photograph, the closed-form look (photostyle.engine.guard)
+        # and with automatic masks, where it still is not a photograph, the closed-form look (photostyle.engine.guard);
+        # the user's masks (no confidence) are trusted as drawn, as by the confidence rule
+        if s.guard and pairs.confidence:
             # the preview's look: the colour map with the preview's own feathering along the photo's edges (not
             # the optimiser's sharp start), refitted as local affine maps of the photo as the preview's upsampling
             # does (a map's gain would otherwise lift the photo's noise in flat areas with it)

@@ -208,3 +208,19 @@ def test_regions_that_do_not_correspond_take_tone_not_texture(cat: np.ndarray, r
 
 def torch_close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-6))
+
+
+def test_the_guard_works_on_automatic_masks_only(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """Best's last check (photostyle.engine.guard) blends toward the closed-form look with automatic masks (a
+    confidence); the user's masks are trusted as drawn: the same result as with the guard off."""
+    ref_lab = np.zeros(rocket.shape[:2], np.int32)
+    ref_lab[: rocket.shape[0] // 2] = 1
+    s = QUICK.with_(style_weight=1e3)  # a strong pull toward the rocket, so there is something to guard against
+    drawn = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1})
+    auto = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.9)
+    _, _, free = run(cat, rocket, drawn, s.with_(guard=False))
+    _, _, kept = run(cat, rocket, drawn, s)
+    assert np.array_equal(free, kept)
+    engine, _, guarded = run(cat, rocket, auto, s)
+    assert 0.0 < engine.kept < 1.0
+    assert not np.array_equal(free, guarded)
