@@ -54,8 +54,8 @@ class Settings:
         the look's finest grain up to affine_detail times the photo's own (photostyle/engine/upsample.py,
         ``photographic``): whatever the masks, no edge or shape the photo lacks. affine_radius 0 turns it off.
     guard: with automatic masks, best quality's result, after the refit, checked against the closed-form look at
-        the same size: where it loses the photo's local structure, moves a region's tone far from that look or adds
-        grain to the photo's smooth areas, that look takes over there (photostyle/engine/guard.py). The user's own
+        the same size: where it loses the photo's local structure or moves a region's tone far from that look, that
+        look takes over there (photostyle/engine/guard.py). The user's own
         masks are trusted as drawn (no guard). False keeps the refit alone.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).

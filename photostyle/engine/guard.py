@@ -3,7 +3,7 @@ look (the per-region colour transfer the preview gives, photostyle.engine.colour
 
 The optimiser, even refitted as local affine maps of the photo (photostyle.engine.upsample.photographic), can still
 carry the reference's shapes at the scale of its windows and above: a church's organ washed into a meadow's blur,
-dark blotches of a night sky on a sunlit wall, a band of cloud across fog. Three local checks, all against things
+dark blotches of a night sky on a sunlit wall, a band of cloud across fog. Two local checks, both against things
 the photographer can see:
 
 * structure: the local correlation of the result's luminance with the photo's (the SSIM structure term, Gaussian
@@ -12,11 +12,8 @@ the photographer can see:
 * tone: the Oklab distance between the low frequencies (Gaussian, TONE_SIGMA of the longest side) of the result
   and of the closed-form look. Best may move a region's tone; a blotch, a band or a ghost moves it much further,
   locally. Between TONE[0] and TONE[1] best's share falls from 1 to 0.
-* flat areas: where the photo is smooth (its local luminance deviation under FLAT[0], Gaussian 2 px), best's
-  departure from the closed-form look is itself smoothed (FLAT_SIGMA px): no grain, noise or texture the photo does
-  not have, however faint.
 
-Best's share (the lower of the first two checks, widened by a 5x5 minimum and softened by a 3-px Gaussian so no
+Grain in the photo's smooth areas is the refit's business (it adds none where the photo is flat). Best's share (the lower of the two checks, widened by a 5x5 minimum and softened by a 3-px Gaussian so no
 seam shows) blends the two looks pixel by pixel: both are colour transforms of the photo, so is the blend.
 """
 
@@ -31,8 +28,6 @@ STRUCTURE = (0.80, 0.95)
 STRUCTURE_SIGMAS = (1.5, 4.0)
 TONE = (0.08, 0.20)  # Oklab distance (L in [0, 1]); about CIELAB 8 and 20
 TONE_SIGMA = 0.02
-FLAT = (2 / 255, 4 / 255)
-FLAT_SIGMA = 3.0
 _C3 = 0.03**2 / 2  # SSIM's structure constant for [0, 1] luminance
 
 
@@ -63,16 +58,6 @@ def best_share(photo: np.ndarray, guide: np.ndarray, result: np.ndarray) -> np.n
     return out
 
 
-def flatness(photo: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1]: 1 where the photo is smooth (local luminance deviation under FLAT[0])."""
-    g = luminance(photo)
-    mu = ndimage.gaussian_filter(g, 2.0)
-    dev = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, 2.0) - mu**2, 0.0, None))
-    flat = 1.0 - _ramp(dev, *FLAT)
-    out: np.ndarray = ndimage.gaussian_filter(ndimage.maximum_filter(flat, 3), 1.0)
-    return out
-
-
 def keep_photograph(photo: np.ndarray, guide: np.ndarray, result: np.ndarray) -> tuple[np.ndarray, float]:
     """RESULT where it stays a photograph of PHOTO, GUIDE (the closed-form look) where it does not.
 
@@ -81,7 +66,4 @@ def keep_photograph(photo: np.ndarray, guide: np.ndarray, result: np.ndarray) ->
     share = best_share(photo, guide, result)
     guide = np.asarray(guide, np.float64)
     out = guide + share[..., None] * (np.asarray(result, np.float64) - guide)
-    flat = flatness(photo)[..., None]
-    departure = out - guide
-    out = guide + (1.0 - flat) * departure + flat * ndimage.gaussian_filter(departure, (FLAT_SIGMA, FLAT_SIGMA, 0))
     return np.clip(out, 0.0, 1.0).astype(np.float32), float(share.mean())
