@@ -13,8 +13,9 @@ the photographer can see:
   and of the closed-form look. Best may move a region's tone; a blotch, a band or a ghost moves it much further,
   locally. Between TONE[0] and TONE[1] best's share falls from 1 to 0.
 
-Grain in the photo's smooth areas is the refit's business (it adds none where the photo is flat). Best's share (the lower of the two checks, widened by a 5x5 minimum and softened by a 3-px Gaussian so no
-seam shows) blends the two looks pixel by pixel: both are colour transforms of the photo, so is the blend.
+Best's share (the lower of the two checks, widened by a 5x5 minimum and softened by a 3-px Gaussian so no seam
+shows) blends the two looks pixel by pixel: both are colour transforms of the photo, so is the blend. Grain in the
+photo's smooth areas is the refit's business: it adds none where the photo is flat.
 """
 
 from __future__ import annotations
