@@ -10,6 +10,10 @@ checks the two box means and the two guided filters against each other.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -87,24 +91,27 @@ class GuidedFilter:
 
     Each output is, in every (2r+1)^2 window, an affine function of the guide's colours (the model of the matting
     Laplacian), so soft masks snap to the guide's edges and stay smooth elsewhere. eps is in colour units^2.
-    The guide's window statistics (mean, inverse covariance) are computed once.
+    The guide's window statistics (mean, inverse covariance) are computed once. Float32 throughout, the guide
+    centred on its global mean (well-conditioned second moments; eps >= 1e-4 dwarfs the rounding): twice the speed
+    of float64 for the same masks to 1e-5; the outputs are float32.
     """
 
     def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3) -> None:
-        g = np.asarray(guide, np.float64)
-        self.g = g[..., None] if g.ndim == 2 else g
+        g = np.asarray(guide, np.float32)
+        g = g[..., None] if g.ndim == 2 else g
+        self.g = g - g.reshape(-1, g.shape[2]).mean(0)
         self.r = max(1, int(radius))
         c = self.g.shape[2]
         self.mean = box_mean_array(self.g, self.r)  # (H, W, C)
-        cov = np.empty(self.g.shape[:2] + (c, c))
+        cov = np.empty(self.g.shape[:2] + (c, c), np.float32)
         for i in range(c):
             for j in range(i, c):
                 v = box_mean_array(self.g[..., i] * self.g[..., j], self.r) - self.mean[..., i] * self.mean[..., j]
                 cov[..., i, j] = cov[..., j, i] = v
-        self.inv = _inverse(cov + eps * np.eye(c))  # (H, W, C, C)
+        self.inv = _inverse(cov + np.float32(eps) * np.eye(c, dtype=np.float32))  # (H, W, C, C)
 
     def __call__(self, src: np.ndarray) -> np.ndarray:
-        p = np.asarray(src, np.float64)
+        p = np.asarray(src, np.float32)
         squeeze = p.ndim == 2
         if squeeze:
             p = p[..., None]
@@ -113,12 +120,36 @@ class GuidedFilter:
         cross = np.stack(
             [box_mean_array(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2
         )
-        # per-pixel products as einsum: no (H, W, C, C, K) temporary (half the time of broadcasting for masks)
-        a = np.einsum("hwij,hwjk->hwik", self.inv, cross)  # (H, W, C, K)
-        b = mp - np.einsum("hwi,hwik->hwk", mg, a)
+        # per-pixel products as stacked matmuls (BLAS-batched; einsum's generic loop is 4x slower here)
+        a = self.inv @ cross  # (H, W, C, K)
+        b = mp - (mg[..., None, :] @ a)[..., 0, :]
         ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r).reshape(a.shape)
-        out = np.einsum("hwi,hwik->hwk", g, ma) + box_mean_array(b, r)
+        out = (g[..., None, :] @ ma)[..., 0, :] + box_mean_array(b, r)
         return out[..., 0] if squeeze else out
+
+
+_KEPT: OrderedDict[tuple[str, int, float], GuidedFilter] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+KEPT_GUIDES = 4  # guides a process keeps: a photo and a reference at the snapping size, and one more pair
+
+
+def kept_guided_filter(guide: np.ndarray, radius: int, eps: float = 1e-3) -> GuidedFilter:
+    """``GuidedFilter(GUIDE, RADIUS, EPS)``, kept by the guide's pixels for the next call: the automatic masks snap
+    the photo's regions and its person region to the same image, and every photo's regions of an album's reference
+    (hashing a 768-px guide costs 5 ms, its statistics 60-130 ms)."""
+    a = np.ascontiguousarray(guide, np.float32)
+    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}", int(radius), float(eps))
+    with _KEPT_LOCK:
+        hit = _KEPT.get(key)
+        if hit is not None:
+            _KEPT.move_to_end(key)
+            return hit
+    gf = GuidedFilter(a, radius, eps)
+    with _KEPT_LOCK:
+        _KEPT[key] = gf
+        while len(_KEPT) > KEPT_GUIDES:
+            _KEPT.popitem(last=False)
+    return gf
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:

@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from photostyle.errors import MaskError
-from photostyle.imaging.filters import GuidedFilter, guided_filter
+from photostyle.imaging.filters import guided_filter, kept_guided_filter
 from photostyle.imaging.resize import resize_to
 from photostyle.regions.labels import resize_labels, same_aspect
 from photostyle.regions.segmentation import Segmentation
@@ -45,7 +45,7 @@ def snap_labels(
         return out
     h, w = labels.shape
     r = radius if radius is not None else max(2, round(max(h, w) / 80))
-    gf = GuidedFilter(image, r, eps)
+    gf = kept_guided_filter(image, r, eps)
     for _ in range(rounds):
         soft = gf(np.stack([(out == k) for k in regions[:-1]], -1).astype(np.float32))
         soft = np.concatenate([soft, 1.0 - soft.sum(-1, keepdims=True)], -1)

@@ -8,7 +8,14 @@ import torch
 
 from photostyle.engine.upsample import apply_affine
 from photostyle.imageio import read_image
-from photostyle.imaging.filters import GuidedFilter, box_mean, box_mean_array, fit_affine, guided_filter
+from photostyle.imaging.filters import (
+    GuidedFilter,
+    box_mean,
+    box_mean_array,
+    fit_affine,
+    guided_filter,
+    kept_guided_filter,
+)
 from photostyle.imaging.resize import resize_longest
 
 from ..conftest import SAMPLES
@@ -51,16 +58,46 @@ def test_guided_filter_keeps_constants_and_follows_edges(photo: np.ndarray) -> N
 
 def test_the_guide_s_inverse_covariances_are_lapack_s(photo: np.ndarray) -> None:
     """The closed-form 3x3 inverses the colour guided filter uses equal LAPACK's on a real photo's window
-    covariances (regularised as the filter does), and the filter's output is LAPACK's to rounding."""
+    covariances (regularised as the filter does), and the filter's float32 output is a float64 filter's with
+    LAPACK's inverses to rounding."""
     from photostyle.imaging import filters
 
     gf = GuidedFilter(photo, 4, 1e-3)
     g = photo.astype(np.float64)
+    g -= g.reshape(-1, 3).mean(0)  # the filter centres its guide
+    mean = box_mean_array(g, 4)
     cov = np.einsum("hwi,hwj->hwij", g, g)  # any symmetric stack; here the window statistics, as the filter has
     cov = box_mean_array(cov.reshape(g.shape[:2] + (9,)), 4).reshape(cov.shape)
-    cov -= np.einsum("hwi,hwj->hwij", gf.mean, gf.mean)
+    cov -= np.einsum("hwi,hwj->hwij", mean, mean)
     m = cov + 1e-3 * np.eye(3)
-    np.testing.assert_allclose(filters._inverse(m), np.linalg.inv(m), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(gf.inv, np.linalg.inv(m), rtol=1e-9, atol=1e-9)
+    inv = np.linalg.inv(m)
+    np.testing.assert_allclose(filters._inverse(m), inv, rtol=1e-9, atol=1e-9)
+    assert gf.inv.dtype == np.float32
+    np.testing.assert_allclose(gf.inv, inv, rtol=1e-3, atol=1e-3 * np.abs(inv).max())
+    # the whole filter, in float64 with LAPACK's inverses, on a soft step
+    src = np.zeros(photo.shape[:2] + (1,))
+    src[:, photo.shape[1] // 3 :] = 1.0
+    mp = box_mean_array(src, 4)
+    cross = box_mean_array(g * src, 4) - mean * mp  # (H, W, 3): one source channel
+    a = np.einsum("hwij,hwj->hwi", inv, cross)
+    b = mp[..., 0] - np.einsum("hwi,hwi->hw", mean, a)
+    want = np.einsum("hwi,hwi->hw", g, box_mean_array(a, 4)) + box_mean_array(b, 4)
+    got = gf(src[..., 0])
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
     grey = np.eye(2) * 2.0 + 0.5  # other sizes (grey guides) go to LAPACK
     np.testing.assert_allclose(filters._inverse(grey[None]), np.linalg.inv(grey[None]))
+
+
+def test_a_kept_guided_filter_is_found_by_the_guide_s_pixels(photo: np.ndarray) -> None:
+    """The same pixels (another array) find the filter kept for them; other pixels, radius or eps get their own,
+    and every one filters as a fresh GuidedFilter does."""
+    gf = kept_guided_filter(photo, 3)
+    assert kept_guided_filter(photo.copy(), 3) is gf
+    flipped = photo[::-1].copy()
+    others = [kept_guided_filter(flipped, 3), kept_guided_filter(photo, 2), kept_guided_filter(photo, 3, 1e-2)]
+    assert all(o is not gf for o in others)
+    step = np.zeros(photo.shape[:2], np.float32)
+    step[:, photo.shape[1] // 2 :] = 1
+    np.testing.assert_array_equal(gf(step), GuidedFilter(photo, 3)(step))
+    np.testing.assert_array_equal(others[0](step), GuidedFilter(photo[::-1], 3)(step))
