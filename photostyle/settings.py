@@ -49,10 +49,14 @@ class Settings:
         w = exp(-var / flat_variance) and var the photo's 5x5 luminance variance: where the photo is smooth (skies,
         walls) the output's neighbour differences follow the photo's. The matting term alone lets a stage near the
         photo's own size paint texture there, as long as it is locally affine in the photo's faint noise.
-    affine_radius, affine_eps, affine_detail: best quality's result, at the final working size, refitted as local
-        affine colour maps of the photo over (2 radius + 1)^2 windows (eps regularises them toward a shift), plus
-        the look's finest grain up to affine_detail times the photo's own (photostyle/engine/upsample.py,
-        ``photographic``): whatever the masks, no edge or shape the photo lacks. affine_radius 0 turns it off.
+    affine_radius, affine_eps, affine_detail, affine_grain: best quality's result, at the final working size,
+        refitted as local affine colour maps of the photo over (2 radius + 1)^2 windows (eps regularises them toward
+        a shift), plus the look's texture finer than affine_grain pixels (a Gaussian's sigma) up to affine_detail
+        times the photo's own at that scale (photostyle/engine/upsample.py, ``photographic``): whatever the masks,
+        no edge or shape the photo lacks coarser than that grain. affine_radius 0 turns it off.
+    drawn_detail, drawn_grain: affine_detail and affine_grain with the user's own masks, whose regions correspond
+        as drawn: the look's texture up to 4 px is kept (automatic masks, whose pairing can be wrong, keep only the
+        1-px grain; a 6-px lattice painted into fur passes one and not the other).
     guard: with automatic masks, best quality's result, after the refit, checked against the closed-form look at
         the same size: where it loses the photo's local structure or moves a region's tone far from that look, that
         look takes over there (photostyle/engine/guard.py). The user's own
@@ -94,6 +98,9 @@ class Settings:
     affine_radius: int = 8
     affine_eps: float = 1e-4
     affine_detail: float = 0.5
+    affine_grain: float = 1.0
+    drawn_detail: float = 2.0
+    drawn_grain: float = 4.0
     guard: bool = True
     seed: int = 0
     device: str = "auto"
@@ -130,9 +137,12 @@ class Settings:
         if any(i < 0 for i in self.iterations):
             raise SettingsError(f"iterations must be >= 0, got {self.iterations}.")
         names = ("content_weight", "style_weight", "matting_weight", "stall_tolerance", "flat_weight")
-        for name in (*names, "affine_radius", "affine_detail"):
+        for name in (*names, "affine_radius", "affine_detail", "drawn_detail"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0.")
+        for name in ("affine_grain", "drawn_grain"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be > 0 (pixels), not {getattr(self, name)}.")
         if self.threads is not None and (isinstance(self.threads, bool) or not self.threads >= 1):
             raise SettingsError(f"threads must be at least 1 (or left out for all cores), not {self.threads}.")
         if self.precision not in PRECISIONS:

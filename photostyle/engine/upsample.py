@@ -69,24 +69,27 @@ def upsample(
     return apply_affine(fit_affine(small_photo, small_result, radius, eps), photo)
 
 
-def photographic(photo: np.ndarray, result: np.ndarray, radius: int, eps: float, detail: float) -> np.ndarray:
+def photographic(
+    photo: np.ndarray, result: np.ndarray, radius: int, eps: float, detail: float, grain: float = 1.0
+) -> np.ndarray:
     """RESULT (the optimiser's free pixels) made a photograph of PHOTO again, at the same size.
 
     The result is refitted as local affine colour maps of the photo over (2 RADIUS + 1)^2 windows (the guided
     filter's regression, coefficients smoothed: a bilateral-grid-like edge-aware colour transform). Inside a
     window one affine map of the photo's colours cannot draw an edge, a stripe or a shape the photo does not have:
     the lattice of a launch tower painted into fur (affine in 3x3 windows, which is how it passed the matting
-    term) is gone. What the fit leaves out is the look's fine texture; its finest part (under a 1-px Gaussian)
-    is added back, at most DETAIL times the photo's own local fine detail: grain where the photo has texture,
-    nothing new in its flat areas. DETAIL 0 keeps the pure affine fit; RADIUS 0 returns RESULT unchanged.
+    term) is gone. What the fit leaves out is the look's texture; its part finer than GRAIN (the sigma of a
+    Gaussian, in pixels) is added back, at most DETAIL times the photo's own local detail at that scale: texture
+    where the photo has texture, nothing new in its flat areas. DETAIL 0 keeps the pure affine fit; RADIUS 0
+    returns RESULT unchanged.
     """
     if radius <= 0:
         return result
     fitted = apply_affine(fit_affine(photo, result, radius, eps), photo)
     if detail > 0:
         rest = np.asarray(result, np.float32) - fitted
-        fine = rest - ndimage.gaussian_filter(rest, (1.0, 1.0, 0))
+        fine = rest - ndimage.gaussian_filter(rest, (grain, grain, 0))
         grey = np.asarray(photo, np.float32).mean(-1)
-        own = np.sqrt(np.maximum(box_mean_array((grey - ndimage.gaussian_filter(grey, 1.0)) ** 2, 2), 0.0))[..., None]
+        own = np.sqrt(np.maximum(box_mean_array((grey - ndimage.gaussian_filter(grey, grain)) ** 2, 2), 0.0))[..., None]
         fitted = fitted + np.clip(fine, -detail * own, detail * own)
     return np.clip(fitted, 0, 1).astype(np.float32)
