@@ -224,3 +224,19 @@ def test_the_guard_works_on_automatic_masks_only(cat: np.ndarray, rocket: np.nda
     engine, _, guarded = run(cat, rocket, auto, s)
     assert 0.0 < engine.kept < 1.0
     assert not np.array_equal(free, guarded)
+
+
+def test_the_refit_keeps_more_texture_with_the_user_s_masks(cat: np.ndarray, rocket: np.ndarray) -> None:
+    """Best's refit (photostyle.engine.upsample.photographic) takes affine_detail/affine_grain with automatic
+    masks (a confidence) and drawn_detail/drawn_grain with the user's masks, each set alone."""
+    ref_lab = np.zeros(rocket.shape[:2], np.int32)
+    ref_lab[: rocket.shape[0] // 2] = 1
+    s = QUICK.with_(style_weight=1e3, guard=False)
+    drawn = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1})
+    auto = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.9)
+    for pairs, mine, other in ((drawn, "drawn_detail", "affine_detail"), (auto, "affine_detail", "drawn_detail")):
+        _, _, base = run(cat, rocket, pairs, s)
+        _, _, same = run(cat, rocket, pairs, s.with_(**{other: 0.0}))
+        _, _, changed = run(cat, rocket, pairs, s.with_(**{mine: 0.0}))
+        assert np.array_equal(base, same), other
+        assert not np.array_equal(base, changed), mine

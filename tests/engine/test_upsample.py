@@ -89,3 +89,40 @@ def test_photographic_adds_grain_only_where_the_photo_has_texture() -> None:
     band, rest = out[4:-4, 4:56], out[4:-4, 72:-4]
     assert band.std() < 0.01  # no grain where the photo is flat
     assert np.abs(rest - photo_with_flat[4:-4, 72:-4]).mean() > 0.005  # some grain on the cat's fur
+
+
+def test_a_coarser_grain_keeps_more_of_the_look_s_texture_and_none_in_flat_areas() -> None:
+    """The user's masks' refit (detail 2, grain 4 px) keeps most of a look's 3-px texture where the photo has
+    texture, the automatic masks' (0.5, 1 px) a quarter of it; neither adds any in the photo's flat areas."""
+    from scipy import ndimage
+
+    from photostyle.engine.upsample import photographic
+
+    photo = small("chelsea.png", 160)
+    photo[:, :60] = 0.5  # a flat band (a wall, a sky)
+    look = np.clip(photo * np.array([0.8, 0.7, 0.9], np.float32) + 0.08, 0, 1)
+    tex = ndimage.gaussian_filter(np.random.default_rng(0).normal(0, 1, photo.shape[:2]), 1.5).astype(np.float32)
+    tex = (tex * 0.04 / tex.std())[..., None]
+    textured = np.clip(look + tex, 0, 1)
+
+    def kept(out: np.ndarray) -> float:  # the share of the texture left, on the fur
+        part = (slice(4, -4), slice(72, -4))
+        return float(((out - look)[part] * tex[part]).mean() / (tex[part] ** 2).mean())
+
+    auto, drawn = photographic(photo, textured, 8, 1e-4, 0.5, 1.0), photographic(photo, textured, 8, 1e-4, 2.0, 4.0)
+    assert kept(auto) < 0.35 < 0.6 < kept(drawn)
+    # in the flat band (away from the fur: the fit reaches 16 px) both are the affine fit alone: no texture added
+    fit = photographic(photo, textured, 8, 1e-4, 0.0)
+    for out in (auto, drawn):
+        assert np.abs(out - fit)[4:-4, 4:36].max() < 1e-4
+
+
+def test_the_refit_settings_are_checked() -> None:
+    import pytest
+
+    from photostyle.settings import Settings, SettingsError
+
+    assert (Settings().affine_grain, Settings().drawn_detail, Settings().drawn_grain) == (1.0, 2.0, 4.0)
+    for bad in ({"affine_grain": 0}, {"drawn_grain": -1.0}, {"drawn_detail": -0.5}):
+        with pytest.raises(SettingsError, match=next(iter(bad))):
+            Settings.from_dict(bad)
