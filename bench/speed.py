@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.speed --modes preview --runs 5
     python -m bench.speed --device cuda --warmup  # on a GPU: writes bench/reports/speed-gpu-<date>.md
     .venv/bin/python -m bench.speed --modes preview-auto --sizes 1 --runs 5 --against /tmp/old-checkout
+    .venv/bin/python -m bench.speed --modes best,best-auto --sizes 1   # best with no masks, and the default path
 
 The photo is samples/chelsea.png upscaled (bicubic) to each size, the reference samples/rocket.jpg. Every run is a
 fresh process, so its peak memory (max RSS) is its own; the time is the transfer call alone (no file I/O). The
@@ -13,6 +14,8 @@ scaled to the default budget (the per-evaluation cost is what changes). Writes b
 (speed-gpu-<date>.md on a GPU). --warmup first runs one small transfer in the same process, so the time leaves out
 what a long-lived process (the GIMP service, an album job) pays once: loading VGG-19, starting CUDA.
 
+``best-auto`` is best quality as ``photostyle transfer`` runs it by default: automatic masks (timed), then best
+with the guard (photostyle/engine/guard.py); it has no baseline row of its own (best's is the same optimisation).
 ``preview-auto`` is the default preview as ``photostyle transfer --quality preview`` runs it: automatic masks
 (``regions.prepare_masks``: the VGG-19 segmenter, mediapipe's person model, the sky rule, snapping, the
 confidence) then ``transfer`` with the skin guard. Its row times masks and transfer together in a fresh process
@@ -98,7 +101,7 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
     ref = read_image(ROOT / "samples" / "rocket.jpg").pixels
     big_np = _photo_at(mp)
     h, w = big_np.shape[:2]
-    s = Settings.preset(mode, device=device)
+    s = Settings.preset("best" if mode == "best-auto" else mode, device=device)
     if warmup:  # one small transfer first: VGG-19 loaded, CUDA started, kernels chosen
         transfer(photo, ref, settings=s.with_(iterations=tuple(min(n, 2) for n in s.iterations)))
     cuda = pick_device(device).type == "cuda"
@@ -110,7 +113,13 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
     elif evals is not None:
         s = s.with_(iterations=tuple(max(1, round(n * evals / sum(s.iterations))) for n in s.iterations))
     t0 = time.perf_counter()
-    res = transfer(big_np, ref, settings=s)
+    if mode == "best-auto":  # the default path: automatic masks (segmentation timed), then best with its guard
+        from photostyle.regions import prepare_masks
+
+        pairs, _ = prepare_masks(big_np, ref, masks="auto", settings=s)
+        res = transfer(big_np, ref, masks=pairs, settings=s)
+    else:
+        res = transfer(big_np, ref, settings=s)
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -259,6 +268,8 @@ def main() -> None:
             )
             print(lines[-1], flush=True)
             summary.append((mode, mp, med, peak))
+        if mode == "best-auto":  # the baseline below is best's own (no masks)
+            continue
         # baseline: same mode at 1 MP without upsampling (working size = the photo's size)
         if mode == "preview":
             base = [child(1.0, mode, a.device, a.warmup, no_upsample=True) for _ in range(runs)]
