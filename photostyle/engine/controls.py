@@ -216,7 +216,7 @@ def compose_references(
         y0, x0 = (i // cols) * ch, (i % cols) * cw
         comp[y0 : y0 + hw[0], x0 : x0 + hw[1]] = img
         labels[y0 : y0 + hw[0], x0 : x0 + hw[1]] = lab
-    return comp, RegionPairs(pairs.photo, labels, partner)
+    return comp, RegionPairs(pairs.photo, labels, partner, drawn=pairs.drawn)
 
 
 # ------------------------------------------------------------------------------------------------ the pipeline hooks

@@ -226,7 +226,10 @@ def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
     if not textured and pairs.confidence:
         return whole_image(pairs.photo.shape[:2], pairs.reference.shape[:2]), set()
     partner = {k: (j if k in textured else -1) for k, j in pairs.partner.items()}
-    return RegionPairs(pairs.photo, pairs.reference, partner, pairs.confidence, pairs.match_confidence), textured
+    return (
+        RegionPairs(pairs.photo, pairs.reference, partner, pairs.confidence, pairs.match_confidence, pairs.drawn),
+        textured,
+    )
 
 
 class DPST:
@@ -470,10 +473,10 @@ class DPST:
         # correspond as drawn, more of the look's texture is kept: finer than 4 px, up to twice the photo's own there
         # (on the 20 DPST pairs with hand masks the automatic masks' 1-px grain costs 0.16 of gram against the
         # unrefitted result, this 0.04; both keep more of the photo's structure than no refit)
-        if pairs.confidence:
-            result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail, s.affine_grain)
-        else:
+        if pairs.drawn:
             result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.drawn_detail, s.drawn_grain)
+        else:
+            result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail, s.affine_grain)
         # and with automatic masks, where it still is not a photograph, the closed-form look (photostyle.engine.guard);
         # the user's masks (no confidence) are trusted as drawn, as by the confidence rule
         if s.guard and pairs.confidence:

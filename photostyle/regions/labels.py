@@ -211,7 +211,9 @@ class RegionPairs:
     ``partner[k]`` is a reference label, or -1 for "the whole reference" (the fallback when the reference has no
     such region). ``confidence`` (automatic masks only) is how alike each photo region and its partner are, in
     [0, 1], and ``match_confidence`` their area-weighted mean (``photostyle.regions.confidence``); empty and None
-    for the user's masks, which are trusted as drawn.
+    for the user's masks, which are trusted as drawn. ``drawn``: the regions are the user's masks (``make_pairs``),
+    paired by the user, so best quality keeps more of the look's texture between them (``Settings.drawn_detail``);
+    False for automatic masks and for no masks (the whole photo and the whole reference, which may be unrelated).
     """
 
     photo: np.ndarray
@@ -219,6 +221,7 @@ class RegionPairs:
     partner: dict[int, int]
     confidence: dict[int, float] = field(default_factory=dict)
     match_confidence: float | None = None
+    drawn: bool = False
 
     def photo_regions(self) -> list[int]:
         return [int(k) for k in np.unique(self.photo) if k >= 0]
@@ -227,7 +230,7 @@ class RegionPairs:
         """The same pairing with both label maps resized (nearest neighbour) to (height, width) sizes."""
         p = self.photo if self.photo.shape == photo_hw else resize_labels(self.photo, photo_hw[::-1])
         r = self.reference if self.reference.shape == ref_hw else resize_labels(self.reference, ref_hw[::-1])
-        return RegionPairs(p, r, dict(self.partner), dict(self.confidence), self.match_confidence)
+        return RegionPairs(p, r, dict(self.partner), dict(self.confidence), self.match_confidence, self.drawn)
 
 
 def pair_by_label(photo: np.ndarray, reference: np.ndarray, *, min_pixels: int = 16) -> RegionPairs:
@@ -281,7 +284,9 @@ def make_pairs(
         raise InputError("masks come in pairs: give both --photo-mask and --reference-mask, or neither.")
     pl = _labels(photo_mask, photo_hw, "photo mask", orientations[0])
     rl = _labels(reference_mask, ref_hw, "reference mask", orientations[1])
-    return pair_by_label(pl, rl)
+    pairs = pair_by_label(pl, rl)
+    pairs.drawn = True
+    return pairs
 
 
 def _labels(mask: np.ndarray | PathLike, hw: tuple[int, int], role: str, orientation: int = 1) -> np.ndarray:

@@ -11,7 +11,7 @@ from photostyle import Settings, transfer
 from photostyle.engine.dpst import DPST
 from photostyle.engine.regularise import affine_fraction
 from photostyle.errors import SettingsError
-from photostyle.regions.labels import RegionPairs
+from photostyle.regions.labels import RegionPairs, make_pairs, whole_image
 from photostyle.runtime import pick_device
 from photostyle.vgg import load_vgg
 
@@ -227,14 +227,18 @@ def test_the_guard_works_on_automatic_masks_only(cat: np.ndarray, rocket: np.nda
 
 
 def test_the_refit_keeps_more_texture_with_the_user_s_masks(cat: np.ndarray, rocket: np.ndarray) -> None:
-    """Best's refit (photostyle.engine.upsample.photographic) takes affine_detail/affine_grain with automatic
-    masks (a confidence) and drawn_detail/drawn_grain with the user's masks, each set alone."""
+    """Best's refit (photostyle.engine.upsample.photographic) takes drawn_detail/drawn_grain with the user's masks
+    (``make_pairs``) and affine_detail/affine_grain otherwise: automatic masks, and no masks (the whole reference,
+    which may be unrelated); each set alone."""
     ref_lab = np.zeros(rocket.shape[:2], np.int32)
     ref_lab[: rocket.shape[0] // 2] = 1
     s = QUICK.with_(style_weight=1e3, guard=False)
-    drawn = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1})
+    drawn = make_pairs(cat.shape[:2], rocket.shape[:2], halves(cat), ref_lab)
+    assert drawn.drawn and drawn.resized((32, 48), (40, 40)).drawn
     auto = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.9)
-    for pairs, mine, other in ((drawn, "drawn_detail", "affine_detail"), (auto, "affine_detail", "drawn_detail")):
+    none = whole_image(cat.shape[:2], rocket.shape[:2])
+    cases = [(drawn, "drawn_detail", "affine_detail"), (auto, "affine_detail", "drawn_detail")]
+    for pairs, mine, other in (*cases, (none, "affine_detail", "drawn_detail")):
         _, _, base = run(cat, rocket, pairs, s)
         _, _, same = run(cat, rocket, pairs, s.with_(**{other: 0.0}))
         _, _, changed = run(cat, rocket, pairs, s.with_(**{mine: 0.0}))
