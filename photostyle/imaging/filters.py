@@ -10,14 +10,12 @@ checks the two box means and the two guided filters against each other.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+
+from photostyle.imaging.kept import Kept, pixel_key
 
 
 def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -128,9 +126,7 @@ class GuidedFilter:
         return out[..., 0] if squeeze else out
 
 
-_KEPT: OrderedDict[tuple[str, int, float], GuidedFilter] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
-KEPT_GUIDES = 4  # guides a process keeps: a photo and a reference at the snapping size, and one more pair
+_GUIDES: Kept[GuidedFilter] = Kept(4)  # a photo and a reference at the snapping size, and one more pair
 
 
 def kept_guided_filter(guide: np.ndarray, radius: int, eps: float = 1e-3) -> GuidedFilter:
@@ -138,18 +134,9 @@ def kept_guided_filter(guide: np.ndarray, radius: int, eps: float = 1e-3) -> Gui
     the photo's regions and its person region to the same image, and every photo's regions of an album's reference
     (hashing a 768-px guide costs 5 ms, its statistics 60-130 ms)."""
     a = np.ascontiguousarray(guide, np.float32)
-    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}", int(radius), float(eps))
-    with _KEPT_LOCK:
-        hit = _KEPT.get(key)
-        if hit is not None:
-            _KEPT.move_to_end(key)
-            return hit
-    gf = GuidedFilter(a, radius, eps)
-    with _KEPT_LOCK:
-        _KEPT[key] = gf
-        while len(_KEPT) > KEPT_GUIDES:
-            _KEPT.popitem(last=False)
-    return gf
+    key = (pixel_key(a), int(radius), float(eps))
+    hit = _GUIDES.get(key)
+    return hit if hit is not None else _GUIDES.put(key, GuidedFilter(a, radius, eps))
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:

@@ -26,16 +26,14 @@ maps written as DPST colour PNGs pair again by colour), at most nine ids.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from photostyle.errors import InputError, SettingsError
 from photostyle.imageio.photo import Photo, as_pixels
+from photostyle.imaging.kept import Kept, pixel_key
 from photostyle.imaging.resize import resize_longest
 from photostyle.regions.cleanup import _limit_regions, drop_thin, finish_labels
 from photostyle.regions.confidence import region_confidence
@@ -188,9 +186,8 @@ def _tidy(found: _Found) -> Segmentation:
     return _canonical(pl, rl, partner, pn, rn, found.backend)
 
 
-_SHRUNK: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-_SHRUNK_LOCK = threading.Lock()
-SHRUNK_CACHE = 4  # reference sizes a process keeps (the snapping size and the person model's, of two references)
+_SHRUNK: Kept[np.ndarray] = Kept(4)  # reference sizes a process keeps (the snapping size and the person model's, of
+# two references)
 
 
 def _shrunk_reference(r: np.ndarray, longest: int) -> np.ndarray:
@@ -199,19 +196,13 @@ def _shrunk_reference(r: np.ndarray, longest: int) -> np.ndarray:
     if max(r.shape[:2]) <= longest:
         return resize_longest(r, longest, "skimage")
     a = np.ascontiguousarray(r)
-    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}{a.dtype}", longest)
-    with _SHRUNK_LOCK:
-        hit = _SHRUNK.get(key)
-        if hit is not None:
-            _SHRUNK.move_to_end(key)
-            return hit
+    key = (pixel_key(a), longest)
+    hit = _SHRUNK.get(key)
+    if hit is not None:
+        return hit
     small = resize_longest(a, longest, "skimage")
     small.setflags(write=False)  # shared by later callers
-    with _SHRUNK_LOCK:
-        _SHRUNK[key] = small
-        while len(_SHRUNK) > SHRUNK_CACHE:
-            _SHRUNK.popitem(last=False)
-    return small
+    return _SHRUNK.put(key, small)
 
 
 def segment_pair(

@@ -4,8 +4,6 @@ across the images and split further where both images agree; "sky" named by a pl
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +11,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 from scipy import ndimage
 
+from photostyle.imaging.kept import Kept, pixel_key
 from photostyle.imaging.resize import resize_longest, resize_to
 from photostyle.regions.cleanup import finish_labels
 from photostyle.regions.labels import resize_labels
@@ -104,24 +103,17 @@ def _describe(img: np.ndarray, vgg_weights: PathLike | None) -> _Described:
     )
 
 
-_DESCRIBED: OrderedDict[tuple[str, str], _Described] = OrderedDict()
-DESCRIBED_CACHE = 4  # images whose descriptors a process keeps (an album's reference is described once per worker)
+_DESCRIBED: Kept[_Described] = Kept(4)  # images whose descriptors a process keeps (an album's reference is described
+# once per worker)
 
 
 def describe(img: np.ndarray, vgg_weights: PathLike | None = None) -> _Described:
     """``_describe`` with a small per-process cache keyed by the pixels: the same image (an album's reference,
     styled with many photos; the confidence measured after segmentation) is described once."""
     a = np.ascontiguousarray(img)
-    key = (hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}{a.dtype}", str(vgg_weights or ""))
+    key = (pixel_key(a), str(vgg_weights or ""))
     hit = _DESCRIBED.get(key)
-    if hit is not None:
-        _DESCRIBED.move_to_end(key)
-        return hit
-    d = _describe(a, vgg_weights)
-    _DESCRIBED[key] = d
-    while len(_DESCRIBED) > DESCRIBED_CACHE:
-        _DESCRIBED.popitem(last=False)
-    return d
+    return hit if hit is not None else _DESCRIBED.put(key, _describe(a, vgg_weights))
 
 
 def _centre_scale(x: np.ndarray, w: np.ndarray) -> np.ndarray:

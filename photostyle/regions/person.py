@@ -4,18 +4,17 @@ other regions as a region named "person"."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
 
+from photostyle.imaging.kept import Kept, pixel_key
 from photostyle.imaging.resize import resize_longest, resize_to
 from photostyle.regions.cleanup import fill_small
 from photostyle.regions.segmentation import MIN_REGION, Segmenter
@@ -52,7 +51,7 @@ class _Models(NamedTuple):
 
 _MODELS: list[_Models] = []
 _LOCK = threading.Lock()  # one image at a time through the graphs (the service styles photos in threads)
-_PROBABILITY: OrderedDict[str, np.ndarray] = OrderedDict()
+_PROBABILITY: Kept[np.ndarray] = Kept(PROBABILITY_CACHE)
 
 
 def _models() -> _Models:
@@ -73,11 +72,6 @@ def _models() -> _Models:
                 )
             )
     return _MODELS[0]
-
-
-def _key(image: np.ndarray) -> str:
-    a = np.ascontiguousarray(image)
-    return hashlib.sha1(a.tobytes()).hexdigest() + f"{a.shape}{a.dtype}"
 
 
 class PersonSegmenter(Segmenter):
@@ -102,18 +96,14 @@ class PersonSegmenter(Segmenter):
     def probability(self, image: np.ndarray) -> np.ndarray:
         """(H, W) float32 probability that a pixel belongs to a detected person (0 where no person was found);
         read-only, as it may be shared with the next caller that asks about the same pixels."""
-        key = _key(image)
-        with _LOCK:
+        key = pixel_key(image)
+        with _LOCK:  # held through the computation: one image at a time through the graphs
             hit = _PROBABILITY.get(key)
             if hit is not None:
-                _PROBABILITY.move_to_end(key)
                 return hit
             prob = self._probability(image)
             prob.setflags(write=False)
-            _PROBABILITY[key] = prob
-            while len(_PROBABILITY) > PROBABILITY_CACHE:
-                _PROBABILITY.popitem(last=False)
-        return prob
+            return _PROBABILITY.put(key, prob)
 
     def _probability(self, image: np.ndarray) -> np.ndarray:
         small = resize_longest(image, WORK_SIZE, "skimage")
