@@ -59,8 +59,8 @@ class Settings:
         1-px grain; a 6-px lattice painted into fur passes one and not the other).
     guard: with automatic masks, best quality's result, after the refit, checked against the closed-form look at
         the same size: where it loses the photo's local structure or moves a region's tone far from that look, that
-        look takes over there (photostyle/engine/guard.py). The user's own
-        masks are trusted as drawn (no guard). False keeps the refit alone.
+        look takes over there (photostyle/engine/guard.py). The user's own masks are trusted as drawn (no guard).
+        False keeps the refit alone.
     upsample_radius, upsample_eps: the local affine fit that carries the result to the photo's full size (between
         the coarse-to-fine scales the engine uses its own, photostyle.dpst.STAGE_UPSAMPLE).
     seed: makes runs repeatable (bit for bit on the CPU; on CUDA up to float rounding, about 1e-4).

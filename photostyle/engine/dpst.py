@@ -473,10 +473,8 @@ class DPST:
         # correspond as drawn, more of the look's texture is kept: finer than 4 px, up to twice the photo's own there
         # (on the 20 DPST pairs with hand masks the automatic masks' 1-px grain costs 0.16 of gram against the
         # unrefitted result, this 0.04; both keep more of the photo's structure than no refit)
-        if pairs.drawn:
-            result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.drawn_detail, s.drawn_grain)
-        else:
-            result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.affine_detail, s.affine_grain)
+        detail, grain = (s.drawn_detail, s.drawn_grain) if pairs.drawn else (s.affine_detail, s.affine_grain)
+        result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, detail, grain)
         # and with automatic masks, where it still is not a photograph, the closed-form look (photostyle.engine.guard);
         # the user's masks (no confidence) are trusted as drawn, as by the confidence rule
         if s.guard and pairs.confidence:
