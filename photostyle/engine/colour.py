@@ -13,9 +13,12 @@ Each photo region's colours are mapped to its partner reference region's by an a
 
 Three rules keep the result a photograph when the regions come from the automatic masks:
 
-* **trust** (``photostyle.regions.confidence.region_trust``): a photo region whose partner is not alike takes the
-  whole reference's map (the global look), one in between a mix of the two; when nothing corresponds, the whole
-  photo takes the global look. The user's masks are trusted as drawn.
+* **correspondence** (``photostyle.regions.confidence.corresponds``): when the photo's automatic regions do not
+  correspond to the reference's (a low match confidence), the whole photo takes one global look. Otherwise each
+  region takes its partner's colours and tone, however alike the two are: the region most like it is a better
+  source of colour than the whole reference (on the DPST pairs with automatic masks per-region color_swd 6.80 ->
+  5.36, on the cross pairs the whole-image color_swd as good or better on 21 of 22; bench/reports/dpst-*-auto-*.md).
+  Texture is what a region's confidence decides (best quality, ``regions.confidence.textured_regions``).
 * **edge-aware blending**: the regions' soft masks are feathered along the photo's own edges (the guided filter of
   ``regions.targeting.soft_region_masks``), so a map changes across the photo's edges, and smoothly over flat
   areas where the automatic border crosses no edge (no halo along a skyline, no blotch in a sky split in two).
@@ -33,7 +36,7 @@ from scipy import ndimage
 from skimage import color
 
 from photostyle.imaging.transport import mean_cov_map
-from photostyle.regions.confidence import region_trust
+from photostyle.regions.confidence import corresponds
 from photostyle.regions.labels import RegionPairs, soft_masks, whole_image
 from photostyle.regions.targeting import soft_region_masks
 
@@ -195,17 +198,15 @@ def region_colour_transfer(
     soft_sigma: the feather's radius in pixels (None: FEATHER of the longest side; 0: hard borders).
     feather: 'edges' (along the photo's edges, the guided filter) or 'gaussian' (a plain blur, the bench's
     per-region Reinhard baseline). confine: keep each region's colours within its reference region's chroma
-    (``ChromaLimit``). max_gain: the maps' largest gain (None: unlimited). Regions whose partner is not alike take
-    the global map (``region_trust``).
+    (``ChromaLimit``). max_gain: the maps' largest gain (None: unlimited). When the regions do not correspond
+    (``corresponds``) the whole photo takes the global map.
     """
     h, w = photo.shape[:2]
     pairs = pairs.resized((h, w), reference.shape[:2])
     lab = color.rgb2lab(photo).astype(np.float64)
     ref_lab = color.rgb2lab(reference).astype(np.float64)
-    trust = region_trust(pairs)
-    if pairs.confidence and max(trust.values(), default=0.0) <= 0.0:  # nothing corresponds: one global look
+    if not corresponds(pairs):  # nothing corresponds: one global look
         pairs = whole_image((h, w), reference.shape[:2])
-        trust = {0: 1.0}
     regions = pairs.photo_regions()
     # the gain limit is for the regions' own maps (a flat region against a busy one); the one global map of a
     # whole photo is left free, like Reinhard's
@@ -213,20 +214,13 @@ def region_colour_transfer(
     flat = lab.reshape(-1, 3)
     sigma = max(h, w) * FEATHER if soft_sigma is None else soft_sigma
     weights = region_weights(pairs.photo, regions, photo, sigma, feather)
-    whole: tuple[np.ndarray, np.ndarray] | None = None
-    if min(trust.values(), default=1.0) < 1.0:
-        whole = affine_map(flat, ref_lab.reshape(-1, 3), method, None)
     out = np.zeros_like(flat)
     for wk, k in zip(weights, regions, strict=True):
         a, b = maps[k]
-        mapped = flat @ a.T + b
-        t = trust.get(k, 1.0)
-        if whole is not None and t < 1.0:
-            mapped = t * mapped + (1.0 - t) * (flat @ whole[0].T + whole[1])
-        out += wk.reshape(-1, 1) * mapped
+        out += wk.reshape(-1, 1) * (flat @ a.T + b)
     out[:, 0] = np.clip(out[:, 0], 0, 100)
     if confine:
-        out = confine_chroma(out, _chroma_cap(out, ref_lab, pairs, trust, weights))
+        out = confine_chroma(out, _chroma_cap(out, ref_lab, pairs, weights))
     rgb = color.lab2rgb(out.reshape(h, w, 3))
     return np.clip(rgb, 0, 1).astype(np.float32)
 
@@ -243,12 +237,10 @@ def region_weights(
     return soft_masks(labels, regions, radius if feather == "gaussian" else 0.0)
 
 
-def _chroma_cap(
-    out: np.ndarray, ref_lab: np.ndarray, pairs: RegionPairs, trust: dict[int, float], weights: np.ndarray
-) -> np.ndarray:
+def _chroma_cap(out: np.ndarray, ref_lab: np.ndarray, pairs: RegionPairs, weights: np.ndarray) -> np.ndarray:
     """Per output pixel (N, 3 CIELAB), the chroma its regions' references allow at its lightness and hue: each
-    region's partner's ``ChromaLimit`` (the whole reference's for regions taking the global look, a mix in between),
-    blended by the regions' soft masks."""
+    region's partner's ``ChromaLimit`` (the whole reference's for regions with no partner), blended by the regions'
+    soft masks."""
     ref_px = ref_lab.reshape(-1, 3)
     rl = pairs.reference.ravel()
     limits: dict[int, np.ndarray] = {}  # by reference region; -1 the whole reference, computed only when used
@@ -260,10 +252,6 @@ def _chroma_cap(
 
     cap = np.zeros(len(out))
     for wk, k in zip(weights, pairs.photo_regions(), strict=True):
-        j, t = pairs.partner.get(k, -1), trust.get(k, 1.0)
-        if j >= 0 and t > 0.0 and int((rl == j).sum()) >= _MIN_PIXELS:
-            region_cap = limit(j) if t >= 1.0 else t * limit(j) + (1.0 - t) * limit(-1)
-        else:
-            region_cap = limit(-1)
-        cap += wk.reshape(-1) * region_cap
+        j = pairs.partner.get(k, -1)
+        cap += wk.reshape(-1) * limit(j if j >= 0 and int((rl == j).sum()) >= _MIN_PIXELS else -1)
     return cap

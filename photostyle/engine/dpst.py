@@ -49,7 +49,7 @@ from photostyle.engine.regularise import matting_energy, matting_laplacian, to_t
 from photostyle.engine.upsample import apply_affine, photographic, upsample
 from photostyle.imaging.filters import box_mean, fit_affine
 from photostyle.imaging.resize import resize_longest
-from photostyle.regions.confidence import region_trust
+from photostyle.regions.confidence import corresponds, textured_regions
 from photostyle.regions.labels import RegionPairs, resize_labels, whole_image
 from photostyle.runtime import use_bf16
 from photostyle.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
@@ -68,11 +68,9 @@ FIRST_STEP = 0.003
 # is set at the coarser scales, and leaving out conv4_3..conv5_1 makes an evaluation at 700 px 20 % cheaper
 FINAL_LAYERS = STYLE_LAYERS[:4]
 # the layers whose Gram matrices carry tone and fine texture (receptive fields of a few pixels): the only ones a
-# photo region whose partner is not fully trusted (``regions.confidence.region_trust`` under TEXTURE_TRUST) is styled
-# with, toward the whole reference; the deeper layers carry shapes and objects and move only between regions
-# that correspond
+# photo region whose confidence is too low for texture (``regions.confidence.textured_regions``) is styled with,
+# toward its partner; the deeper layers carry shapes and objects and move only between regions that correspond
 TONE_LAYERS = STYLE_LAYERS[:2]
-TEXTURE_TRUST = 1.0
 
 # reference analysis (Gram targets per region and layer), reused when one look is applied to many photos
 _REFERENCE_CACHE: dict[str, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
@@ -217,19 +215,15 @@ def flat_energy(x: torch.Tensor, photo: torch.Tensor, weights: torch.Tensor) -> 
 def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
     """The pairs the Gram loss uses and the photo regions that take texture (all style layers) from their partner.
 
-    Regions the confidence rule does not trust (``region_trust`` under TEXTURE_TRUST) take their Gram targets from
-    the whole reference at the TONE_LAYERS only: the reference's tone and fine grain, never its shapes. When no
-    region is trusted the whole photo is one region (one global look).
+    Regions whose confidence is too low for texture (``textured_regions``) take their partner's Gram targets at the
+    TONE_LAYERS only: its tone and fine grain, never its shapes. Their partner is a better source of colour than
+    the whole reference, as in the closed-form look (on 10 DPST pairs with automatic masks, best's per-region
+    color_swd 6.19 toward the whole reference, 5.41 toward the partner). When the regions do not correspond at
+    all the whole photo is one region (one global look).
     """
-    trust = region_trust(pairs)
-    textured = {k for k, t in trust.items() if t >= TEXTURE_TRUST}
-    if not textured and pairs.confidence:
+    if not corresponds(pairs):
         return whole_image(pairs.photo.shape[:2], pairs.reference.shape[:2]), set()
-    partner = {k: (j if k in textured else -1) for k, j in pairs.partner.items()}
-    return (
-        RegionPairs(pairs.photo, pairs.reference, partner, pairs.confidence, pairs.match_confidence, pairs.drawn),
-        textured,
-    )
+    return pairs, textured_regions(pairs)
 
 
 class DPST:

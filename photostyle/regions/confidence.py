@@ -27,9 +27,9 @@ WEIGHTS = {"deep": 0.55, "colour": 0.15, "position": 0.15, "size": 0.15}
 # a match confidence below this: the photo's regions do not correspond to the reference's (the album flags the
 # photo, GIMP says so); the value that best separates matched from unrelated scenes (bench/flags.py)
 LOW_CONFIDENCE = 0.59
-# how far a region's own partner is trusted (``region_trust``): at or below TRUST_LOW not at all (the region takes
-# the whole reference's look, colour and tone only), at or above TRUST_HIGH fully (its partner's colours and texture)
-TRUST_LOW, TRUST_HIGH = 0.45, 0.65
+# a photo region takes its partner's texture (best quality's every Gram layer) when its confidence reaches this;
+# below it, only its partner's colour and tone (``textured_regions``)
+TEXTURE_CONFIDENCE = 0.65
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,20 @@ def region_confidence(
     return per_region, round(overall(per_region, comps), 4)
 
 
-def region_trust(pairs: RegionPairs) -> dict[int, float]:
-    """The rule the engine follows for each photo region of PAIRS: 1 takes its partner's look (colours and
-    texture), 0 only the whole reference's colour and tone, in between a mix. The user's masks (no confidence)
-    are trusted as drawn; a photo whose match confidence is under LOW_CONFIDENCE (nothing corresponds) gets 0
-    everywhere: one global look."""
+def corresponds(pairs: RegionPairs) -> bool:
+    """Whether PAIRS' regions correspond at all: the user's masks always; automatic masks when the photo's match
+    confidence reaches LOW_CONFIDENCE. When they do not, the whole photo takes one global look."""
+    return not pairs.confidence or pairs.match_confidence is None or pairs.match_confidence >= LOW_CONFIDENCE
+
+
+def textured_regions(pairs: RegionPairs) -> set[int]:
+    """The photo regions of PAIRS that take their partner's texture (every Gram layer, best quality); the others
+    take only its colour and tone. The user's masks (no confidence) are trusted as drawn; with automatic masks a
+    region's confidence must reach TEXTURE_CONFIDENCE, and none does when the regions do not correspond at all
+    (``corresponds``: the photo then takes one global look)."""
     regions = pairs.photo_regions()
     if not pairs.confidence:
-        return {k: 1.0 for k in regions}
-    if pairs.match_confidence is not None and pairs.match_confidence < LOW_CONFIDENCE:
-        return {k: 0.0 for k in regions}
-    span = TRUST_HIGH - TRUST_LOW
-    return {k: float(np.clip((pairs.confidence.get(k, 0.0) - TRUST_LOW) / span, 0.0, 1.0)) for k in regions}
+        return set(regions)
+    if not corresponds(pairs):
+        return set()
+    return {k for k in regions if pairs.confidence.get(k, 0.0) >= TEXTURE_CONFIDENCE}

@@ -177,7 +177,7 @@ def test_bfloat16_features_close_to_float32(cat: np.ndarray) -> None:
 
 def test_regions_that_do_not_correspond_take_tone_not_texture(cat: np.ndarray, rocket: np.ndarray) -> None:
     """The confidence rule in the Gram loss: a trusted region takes texture (every style layer) from its partner;
-    one whose partner is not alike takes only the tone layers, toward the whole reference; with nothing
+    one whose partner is not alike takes only the tone layers, still toward its partner; with nothing
     corresponding the photo is one region with tone layers only. The user's masks (no confidence) are trusted."""
     from photostyle.engine.dpst import TONE_LAYERS
 
@@ -195,13 +195,16 @@ def test_regions_that_do_not_correspond_take_tone_not_texture(cat: np.ndarray, r
     mixed, _ = stage(RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.3}, 0.7))
     assert all(mixed[n][0] > 0 for n in deep) and all(mixed[n][1] == 0 for n in deep)
     assert all(v > 0 for n in TONE_LAYERS for v in mixed[n])
-    # region 1's tone targets are the whole reference's, not the rocket's upper half
+    # region 1's tone targets are its partner's (the rocket's upper half), as for a trusted region, not the whole
+    # reference's
     st = engine.stage(
         cat, rocket, RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.3}, 0.7), matting=False
     )
+    own = engine.stage(cat, rocket, RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}), matting=False)
     whole = engine.stage(cat, rocket, RegionPairs(halves(cat), np.zeros_like(ref_lab), {0: 0, 1: 0}), matting=False)
-    assert torch_close(st.style_targets["conv1_1"][1], whole.style_targets["conv1_1"][1])
-    assert not torch_close(st.style_targets["conv1_1"][0], whole.style_targets["conv1_1"][0])
+    for name in TONE_LAYERS:
+        assert torch_close(st.style_targets[name][1], own.style_targets[name][1])
+    assert not torch_close(st.style_targets["conv1_1"][1], whole.style_targets["conv1_1"][1])
     unrelated, k = stage(RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.4))
     assert k == 1 and all(unrelated[n] == [0.0] for n in deep) and unrelated["conv1_1"] == [1.0]
 
