@@ -71,7 +71,14 @@ def run_one(i: int, mode: str, out: Path, settings_json: str, masks: str = "hand
         # the baseline as it always was: Gaussian soft masks (1 % of the longest side), no chroma limit
         sigma = max(photo.pixels.shape[:2]) / 100.0
         image = region_colour_transfer(
-            photo.pixels, ref.pixels, pairs, method="reinhard", soft_sigma=sigma, feather="gaussian", confine=False
+            photo.pixels,
+            ref.pixels,
+            pairs,
+            method="reinhard",
+            soft_sigma=sigma,
+            feather="gaussian",
+            confine=False,
+            follow=False,
         )
     else:
         quality = "preview" if mode == "preview" else "best"

@@ -35,9 +35,10 @@ import numpy as np
 from scipy import ndimage
 from skimage import color
 
+from photostyle.imaging.filters import guided_filter
 from photostyle.imaging.transport import mean_cov_map
 from photostyle.regions.confidence import corresponds
-from photostyle.regions.labels import RegionPairs, soft_masks, whole_image
+from photostyle.regions.labels import Correspondence, RegionPairs, resize_labels, soft_masks, whole_image
 from photostyle.regions.targeting import soft_region_masks
 
 _MIN_PIXELS = 16
@@ -46,6 +47,8 @@ FEATHER = 0.12  # the edge-aware feather's radius, as a share of the longest sid
 # a map's largest gain (singular value of A on L* and on chroma): a flat photo region (fog, an overcast sky) given
 # the spread of a busy reference region would have its faint noise and gradients blown up into blotches
 MAX_GAIN = 3.0
+# the correspondence shift's guided filter (``follow_correspondence``): radius as a share of the longest side, eps
+FOLLOW_RADIUS, FOLLOW_EPS = 0.0625, 1e-2
 FEATHER_EPS = (
     1e-2  # its guided filter's eps (colour units^2): only edges of the photo above this contrast hold a border
 )
@@ -192,14 +195,16 @@ def region_colour_transfer(
     feather: str = "edges",
     confine: bool = True,
     max_gain: float | None = MAX_GAIN,
+    follow: bool = True,
 ) -> np.ndarray:
     """PHOTO recoloured region by region toward REFERENCE (float RGB in [0, 1]); soft masks blend the maps.
 
     soft_sigma: the feather's radius in pixels (None: FEATHER of the longest side; 0: hard borders).
     feather: 'edges' (along the photo's edges, the guided filter) or 'gaussian' (a plain blur, the bench's
     per-region Reinhard baseline). confine: keep each region's colours within its reference region's chroma
-    (``ChromaLimit``). max_gain: the maps' largest gain (None: unlimited). When the regions do not correspond
-    (``corresponds``) the whole photo takes the global map.
+    (``ChromaLimit``). max_gain: the maps' largest gain (None: unlimited). follow: with automatic masks, shift
+    each part of the photo toward its own counterparts' colours (``follow_correspondence``). When the regions do
+    not correspond (``corresponds``) the whole photo takes the global map.
     """
     h, w = photo.shape[:2]
     pairs = pairs.resized((h, w), reference.shape[:2])
@@ -218,11 +223,46 @@ def region_colour_transfer(
     for wk, k in zip(weights, regions, strict=True):
         a, b = maps[k]
         out += wk.reshape(-1, 1) * (flat @ a.T + b)
+    if follow and pairs.correspondence is not None:
+        out += follow_correspondence(out.reshape(h, w, 3), photo, ref_lab, pairs.correspondence).reshape(-1, 3)
     out[:, 0] = np.clip(out[:, 0], 0, 100)
     if confine:
         out = confine_chroma(out, _chroma_cap(out, ref_lab, pairs, weights))
     rgb = color.lab2rgb(out.reshape(h, w, 3))
     return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def follow_correspondence(
+    out_lab: np.ndarray, photo: np.ndarray, ref_lab: np.ndarray, corr: Correspondence
+) -> np.ndarray:
+    """The CIELAB shift (H, W, 3) that brings each photo superpixel's mean colour in OUT_LAB to the mean colour of
+    its reference counterparts (``regions.correspondence``, read in REF_LAB), smoothed along PHOTO's edges.
+
+    The regions' maps give a region its partner's colours as a whole; an automatic region often spans parts that
+    a person would pair apart (a lake and its shore), and its map gives them all the same shift. The superpixels'
+    counterparts say which part of the reference each part of the photo is like. The shift is spread by the
+    guided filter over FOLLOW_RADIUS of the image, stopping at the photo's edges: a smooth local colour change, so
+    the reference's layout never comes through as blotches (a radius of 2 % did: a lake took the reference's red
+    and cyan reflections as patches). On the 20 DPST pairs with automatic masks, preview: per-region color_swd
+    5.36 -> 4.37, gram 7.96 -> 7.84, structure 0.993 -> 0.989 (bench/reports/dpst-preview-auto-*.md)."""
+    h, w = out_lab.shape[:2]
+    psp = resize_labels(corr.photo_sp, (w, h))
+    rsp = resize_labels(corr.reference_sp, (ref_lab.shape[1], ref_lab.shape[0]))
+    n, m = len(corr.index), int(corr.reference_sp.max()) + 1
+
+    def means(labels: np.ndarray, lab: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        flat, px = labels.ravel(), lab.reshape(-1, 3)
+        count = np.bincount(flat, minlength=size).astype(np.float64)
+        total = np.stack([np.bincount(flat, px[:, c], minlength=size) for c in range(3)], 1)
+        return total / np.maximum(count, 1)[:, None], count
+
+    ref_means, ref_count = means(rsp, ref_lab, m)
+    seen = (ref_count[corr.index] > 0) * corr.weight  # a superpixel lost to resizing gives no colour
+    target = (seen[..., None] * ref_means[corr.index]).sum(1) / np.maximum(seen.sum(1), 1e-12)[:, None]
+    now, count = means(psp, out_lab, n)
+    shift = np.where((count > 0)[:, None] & (seen.sum(1) > 0)[:, None], target - now, 0.0)
+    radius = max(1, round(FOLLOW_RADIUS * max(h, w)))
+    return guided_filter(photo, shift[psp].astype(np.float32), radius, FOLLOW_EPS).astype(np.float64)
 
 
 def region_weights(

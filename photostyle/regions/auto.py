@@ -37,6 +37,7 @@ from photostyle.imaging.kept import Kept, pixel_key
 from photostyle.imaging.resize import resize_longest
 from photostyle.regions.cleanup import _limit_regions, drop_thin, finish_labels
 from photostyle.regions.confidence import region_confidence
+from photostyle.regions.correspondence import superpixel_correspondence
 from photostyle.regions.features import _sky_regions, feature_regions
 from photostyle.regions.labels import RegionPairs, make_pairs
 from photostyle.regions.matching import _canonical, match_regions
@@ -233,6 +234,8 @@ def segment_pair(
     seg = _tidy(found)
     seg.confidence, seg.match_confidence = region_confidence(ps, rs, seg.pairs, vgg_weights=vgg_weights)
     seg.pairs.confidence, seg.pairs.match_confidence = dict(seg.confidence), seg.match_confidence
+    if not flat_reference:
+        seg.pairs.correspondence = superpixel_correspondence(ps, rs, vgg_weights=vgg_weights)
     seg.pairs = seg.pairs.resized(p.shape[:2], r.shape[:2])
     return seg
 

@@ -204,6 +204,21 @@ def colours_from_labels(labels: np.ndarray) -> np.ndarray:
     return code[np.clip(labels, 0, None)]
 
 
+@dataclass(frozen=True)
+class Correspondence:
+    """Photo superpixel i takes its colour from reference superpixels ``index[i]`` with weights ``weight[i]``
+    (``photostyle.regions.correspondence`` finds them).
+
+    photo_sp, reference_sp: the superpixel label maps (0..n-1), at the size the segmenter described the images;
+    they are resized (nearest) to whatever size the colours are read at.
+    """
+
+    photo_sp: np.ndarray  # (h, w) int32
+    reference_sp: np.ndarray  # (h', w') int32
+    index: np.ndarray  # (n, NEIGHBOURS) int64, reference superpixels
+    weight: np.ndarray  # (n, NEIGHBOURS) float64, each row sums to 1
+
+
 @dataclass
 class RegionPairs:
     """Label maps of photo and reference, and for each photo region the reference region it takes its look from.
@@ -214,6 +229,8 @@ class RegionPairs:
     for the user's masks, which are trusted as drawn. ``drawn``: the regions are the user's masks (``make_pairs``),
     paired by the user, so best quality keeps more of the look's texture between them (``Settings.drawn_detail``);
     False for automatic masks and for no masks (the whole photo and the whole reference, which may be unrelated).
+    ``correspondence`` (automatic masks only): each photo superpixel's counterparts in the reference, finer than
+    the regions (``photostyle.regions.correspondence``); None otherwise.
     """
 
     photo: np.ndarray
@@ -222,6 +239,7 @@ class RegionPairs:
     confidence: dict[int, float] = field(default_factory=dict)
     match_confidence: float | None = None
     drawn: bool = False
+    correspondence: Correspondence | None = None
 
     def photo_regions(self) -> list[int]:
         return [int(k) for k in np.unique(self.photo) if k >= 0]
@@ -230,7 +248,9 @@ class RegionPairs:
         """The same pairing with both label maps resized (nearest neighbour) to (height, width) sizes."""
         p = self.photo if self.photo.shape == photo_hw else resize_labels(self.photo, photo_hw[::-1])
         r = self.reference if self.reference.shape == ref_hw else resize_labels(self.reference, ref_hw[::-1])
-        return RegionPairs(p, r, dict(self.partner), dict(self.confidence), self.match_confidence, self.drawn)
+        return RegionPairs(
+            p, r, dict(self.partner), dict(self.confidence), self.match_confidence, self.drawn, self.correspondence
+        )
 
 
 def pair_by_label(photo: np.ndarray, reference: np.ndarray, *, min_pixels: int = 16) -> RegionPairs:

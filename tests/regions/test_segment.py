@@ -65,6 +65,10 @@ def test_features_cover_every_pixel_and_are_deterministic(sky_pair, sky_seg) -> 
         if j == k:
             assert (r == k).sum() >= 16
     assert set(sky_seg.pairs.partner) == {int(v) for v in np.unique(p)}
+    # finer than the regions: every photo superpixel has its reference counterparts (engine.colour follows them)
+    corr = sky_seg.pairs.correspondence
+    assert corr is not None and corr.index.shape[0] == int(corr.photo_sp.max()) + 1
+    assert corr.index.max() <= corr.reference_sp.max()
 
 
 def test_sky_pairs_with_sky(sky_seg) -> None:
