@@ -18,7 +18,8 @@ Three rules keep the result a photograph when the regions come from the automati
   region takes its partner's colours and tone, however alike the two are: the region most like it is a better
   source of colour than the whole reference (on the DPST pairs with automatic masks per-region color_swd 6.80 ->
   5.36, on the cross pairs the whole-image color_swd as good or better on 21 of 22; bench/reports/dpst-*-auto-*.md).
-  Texture is what a region's confidence decides (best quality, ``regions.confidence.textured_regions``).
+  Texture is what a region's confidence decides (best quality, ``regions.confidence.textured_regions``). Below
+  the regions, each part of the photo is shifted toward its own counterparts' colours (``follow_correspondence``).
 * **edge-aware blending**: the regions' soft masks are feathered along the photo's own edges (the guided filter of
   ``regions.targeting.soft_region_masks``), so a map changes across the photo's edges, and smoothly over flat
   areas where the automatic border crosses no edge (no halo along a skyline, no blotch in a sky split in two).
