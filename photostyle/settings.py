@@ -55,8 +55,10 @@ class Settings:
         times the photo's own at that scale (photostyle/engine/upsample.py, ``photographic``): whatever the masks,
         no edge or shape the photo lacks coarser than that grain. affine_radius 0 turns it off.
     drawn_detail, drawn_grain: affine_detail and affine_grain with the user's own masks, whose regions correspond
-        as drawn: the look's texture up to 4 px is kept (automatic masks, whose pairing can be wrong, keep only the
-        1-px grain; a 6-px lattice painted into fur passes one and not the other).
+        as drawn, and in the automatic regions confident enough to take texture from their partner
+        (regions.confidence.textured_regions): the look's texture up to 4 px is kept (the other automatic
+        regions and --masks none, whose pairing can be wrong, keep only the 1-px grain; a 6-px lattice painted
+        into fur passes one and not the other).
     guard: with automatic masks, best quality's result, after the refit, checked against the closed-form look at
         the same size: where it loses the photo's local structure or moves a region's tone far from that look, that
         look takes over there (photostyle/engine/guard.py). The user's own masks are trusted as drawn (no guard).

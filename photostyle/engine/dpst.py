@@ -51,6 +51,7 @@ from photostyle.imaging.filters import box_mean, fit_affine
 from photostyle.imaging.resize import resize_longest
 from photostyle.regions.confidence import corresponds, textured_regions
 from photostyle.regions.labels import RegionPairs, resize_labels, whole_image
+from photostyle.regions.targeting import soft_region_masks
 from photostyle.runtime import use_bf16
 from photostyle.settings import CONTENT_LAYER, STYLE_LAYERS, Settings
 from photostyle.vgg import VGG19
@@ -224,6 +225,22 @@ def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
     if not corresponds(pairs):
         return whole_image(pairs.photo.shape[:2], pairs.reference.shape[:2]), set()
     return pairs, textured_regions(pairs)
+
+
+def textured_weight(pairs: RegionPairs, photo: np.ndarray) -> np.ndarray | None:
+    """(H, W) in [0, 1]: where PHOTO (at PAIRS' photo size) lies in an automatic region that takes texture from its
+    partner (``_texture_pairs``), feathered along the photo's edges as the colour maps are; None where none does
+    and for pairs without a confidence (no masks: the whole reference, which may be unrelated)."""
+    if not pairs.confidence:
+        return None
+    pairs, textured = _texture_pairs(pairs)
+    regions = pairs.photo_regions()
+    if not textured:
+        return None
+    if textured.issuperset(regions):
+        return np.ones(photo.shape[:2], np.float32)
+    soft = soft_region_masks(pairs.photo, regions, photo)
+    return np.sum([m for k, m in zip(regions, soft, strict=True) if k in textured], axis=0).astype(np.float32)
 
 
 class DPST:
@@ -466,9 +483,23 @@ class DPST:
         # coarser than that texture (photostyle.engine.upsample.photographic). With the user's masks, whose regions
         # correspond as drawn, more of the look's texture is kept: finer than 4 px, up to twice the photo's own there
         # (on the 20 DPST pairs with hand masks the automatic masks' 1-px grain costs 0.16 of gram against the
-        # unrefitted result, this 0.04; both keep more of the photo's structure than no refit)
-        detail, grain = (s.drawn_detail, s.drawn_grain) if pairs.drawn else (s.affine_detail, s.affine_grain)
-        result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, detail, grain)
+        # unrefitted result, this 0.04; both keep more of the photo's structure than no refit). With automatic
+        # masks the same, feathered, in the regions that take texture from their partner (``textured_weight``):
+        # on 10 DPST pairs gram 7.79 -> 7.76, color_swd 4.41 -> 4.33 against the 1-px grain everywhere
+        if pairs.drawn:
+            result = photographic(prev_photo, result, s.affine_radius, s.affine_eps, s.drawn_detail, s.drawn_grain)
+        else:
+            result = photographic(
+                prev_photo,
+                result,
+                s.affine_radius,
+                s.affine_eps,
+                s.affine_detail,
+                s.affine_grain,
+                textured=textured_weight(pairs.resized(prev_photo.shape[:2], pairs.reference.shape[:2]), prev_photo),
+                textured_detail=s.drawn_detail,
+                textured_grain=s.drawn_grain,
+            )
         # and with automatic masks, where it still is not a photograph, the closed-form look (photostyle.engine.guard);
         # the user's masks (no confidence) are trusted as drawn, as by the confidence rule
         if s.guard and pairs.confidence:

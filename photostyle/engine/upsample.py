@@ -70,7 +70,16 @@ def upsample(
 
 
 def photographic(
-    photo: np.ndarray, result: np.ndarray, radius: int, eps: float, detail: float, grain: float = 1.0
+    photo: np.ndarray,
+    result: np.ndarray,
+    radius: int,
+    eps: float,
+    detail: float,
+    grain: float = 1.0,
+    *,
+    textured: np.ndarray | None = None,
+    textured_detail: float = 0.0,
+    textured_grain: float = 1.0,
 ) -> np.ndarray:
     """RESULT (the optimiser's free pixels) made a photograph of PHOTO again, at the same size.
 
@@ -82,14 +91,24 @@ def photographic(
     Gaussian, in pixels) is added back, at most DETAIL times the photo's own local detail at that scale: texture
     where the photo has texture, nothing new in its flat areas. DETAIL 0 keeps the pure affine fit; RADIUS 0
     returns RESULT unchanged.
+
+    TEXTURED, an (H, W) weight in [0, 1], marks where the regions correspond (a photo region and its partner of
+    the same kind): there the texture kept is TEXTURED_DETAIL and TEXTURED_GRAIN's, blended by the weight.
     """
     if radius <= 0:
         return result
     fitted = apply_affine(fit_affine(photo, result, radius, eps), photo)
+    rest = np.asarray(result, np.float32) - fitted
+    grey = np.asarray(photo, np.float32).mean(-1)
+
+    def texture(amount: float, sigma: float) -> np.ndarray:
+        fine = rest - ndimage.gaussian_filter(rest, (sigma, sigma, 0))
+        own = np.sqrt(np.maximum(box_mean_array((grey - ndimage.gaussian_filter(grey, sigma)) ** 2, 2), 0.0))
+        return np.clip(fine, -amount * own[..., None], amount * own[..., None])
+
+    w = None if textured is None or not textured.any() else np.clip(textured, 0, 1)[..., None].astype(np.float32)
     if detail > 0:
-        rest = np.asarray(result, np.float32) - fitted
-        fine = rest - ndimage.gaussian_filter(rest, (grain, grain, 0))
-        grey = np.asarray(photo, np.float32).mean(-1)
-        own = np.sqrt(np.maximum(box_mean_array((grey - ndimage.gaussian_filter(grey, grain)) ** 2, 2), 0.0))[..., None]
-        fitted = fitted + np.clip(fine, -detail * own, detail * own)
+        fitted = fitted + (texture(detail, grain) if w is None else (1 - w) * texture(detail, grain))
+    if w is not None and textured_detail > 0:
+        fitted = fitted + w * texture(textured_detail, textured_grain)
     return np.clip(fitted, 0, 1).astype(np.float32)

@@ -229,21 +229,30 @@ def test_the_guard_works_on_automatic_masks_only(cat: np.ndarray, rocket: np.nda
     assert not np.array_equal(free, guarded)
 
 
-def test_the_refit_keeps_more_texture_with_the_user_s_masks(cat: np.ndarray, rocket: np.ndarray) -> None:
+def test_the_refit_keeps_more_texture_where_the_regions_correspond(cat: np.ndarray, rocket: np.ndarray) -> None:
     """Best's refit (photostyle.engine.upsample.photographic) takes drawn_detail/drawn_grain with the user's masks
-    (``make_pairs``) and affine_detail/affine_grain otherwise: automatic masks, and no masks (the whole reference,
-    which may be unrelated); each set alone."""
+    (``make_pairs``) and in the automatic regions that take texture from their partner (``textured_regions``),
+    affine_detail/affine_grain elsewhere: regions whose confidence is too low for texture, and no masks (the whole
+    reference, which may be unrelated)."""
     ref_lab = np.zeros(rocket.shape[:2], np.int32)
     ref_lab[: rocket.shape[0] // 2] = 1
     s = QUICK.with_(style_weight=1e3, guard=False)
     drawn = make_pairs(cat.shape[:2], rocket.shape[:2], halves(cat), ref_lab)
     assert drawn.drawn and drawn.resized((32, 48), (40, 40)).drawn
-    auto = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.9)
+    alike = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.9}, 0.9)
+    unlike = RegionPairs(halves(cat), ref_lab, {0: 0, 1: 1}, {0: 0.9, 1: 0.3}, 0.9)
     none = whole_image(cat.shape[:2], rocket.shape[:2])
-    cases = [(drawn, "drawn_detail", "affine_detail"), (auto, "affine_detail", "drawn_detail")]
-    for pairs, mine, other in (*cases, (none, "affine_detail", "drawn_detail")):
+    cases = [
+        (drawn, ["drawn_detail"], ["affine_detail"]),
+        (alike, ["drawn_detail"], ["affine_detail"]),
+        (unlike, ["drawn_detail", "affine_detail"], []),
+        (none, ["affine_detail"], ["drawn_detail"]),
+    ]
+    for pairs, used, unused in cases:
         _, _, base = run(cat, rocket, pairs, s)
-        _, _, same = run(cat, rocket, pairs, s.with_(**{other: 0.0}))
-        _, _, changed = run(cat, rocket, pairs, s.with_(**{mine: 0.0}))
-        assert np.array_equal(base, same), other
-        assert not np.array_equal(base, changed), mine
+        for name in unused:
+            _, _, same = run(cat, rocket, pairs, s.with_(**{name: 0.0}))
+            assert np.array_equal(base, same), name
+        for name in used:
+            _, _, changed = run(cat, rocket, pairs, s.with_(**{name: 0.0}))
+            assert not np.array_equal(base, changed), name
