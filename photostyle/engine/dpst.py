@@ -229,7 +229,8 @@ def _texture_pairs(pairs: RegionPairs) -> tuple[RegionPairs, set[int]]:
 
 def textured_weight(pairs: RegionPairs, photo: np.ndarray) -> np.ndarray | None:
     """(H, W) in [0, 1]: where PHOTO (at PAIRS' photo size) lies in an automatic region that takes texture from its
-    partner (``_texture_pairs``), feathered along the photo's edges as the colour maps are; None where none does
+    partner (``_texture_pairs``), feathered along the photo's edges (``soft_region_masks``' default radius, 1 % of
+    the longest side, finer than the colour maps' feather); None where none does
     and for pairs without a confidence (no masks: the whole reference, which may be unrelated)."""
     if not pairs.confidence:
         return None
