@@ -101,8 +101,8 @@ def run_local(tasks: list[PhotoTask], spec: WorkerSpec, jobs: int, record: Recor
             entry = f.result()
         except PhotostyleError:  # a worker could not set up (reference, weights, device): stop the job
             raise
-        except KeyboardInterrupt:  # Ctrl-C reached the worker mid-photo: nothing was written, nothing to record
-            return
+        # (a KeyboardInterrupt here is this process's own Ctrl-C, the workers ignore SIGINT: it goes up to the
+        # loop below, which stops the job, instead of being swallowed while the rest of the album runs on)
         except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory) fails its photo
             entry = error_entry(task, f"{task.input}: the worker styling it stopped ({exc!r}).", type(exc).__name__)
         if entry is not None:
