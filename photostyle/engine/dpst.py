@@ -26,8 +26,9 @@ of the photo over windows wider than the matting term's 3x3 (``Settings.affine_r
 grain where the photo has texture (``upsample.photographic``): texture painted into fur or foliage is locally affine
 in 3x3 windows, so the matting term alone lets the reference's structures through, the refit does not. Where the
 refitted result still loses the photo's structure or moves its tone far from the closed-form look (ghosts and
-blotches at the windows' scale and above), the closed-form look takes over there (``guard.keep_photograph``; with
-automatic masks only: the user's masks are trusted as drawn). The result
+blotches at the windows' scale and above), the closed-form look takes over there, and over the whole of a photo
+region where it had to take over much (``guard.keep_photograph``, ``photo_region_masks``; with automatic masks only:
+the user's masks are trusted as drawn). The result
 is carried to the photo's full size by local affine maps (photostyle.upsample). ``Settings.init='neural'`` restores the
 paper's first stage for those who want it.
 """
@@ -242,6 +243,15 @@ def textured_weight(pairs: RegionPairs, photo: np.ndarray) -> np.ndarray | None:
         return np.ones(photo.shape[:2], np.float32)
     soft = soft_region_masks(pairs.photo, regions, photo)
     return np.sum([m for k, m in zip(regions, soft, strict=True) if k in textured], axis=0).astype(np.float32)
+
+
+def photo_region_masks(pairs: RegionPairs, photo: np.ndarray) -> np.ndarray:
+    """(K, H, W): the soft masks of the photo regions the look was transferred by, at PHOTO's size, feathered along
+    its edges (``soft_region_masks``' default); one region, the whole photo, when the regions do not correspond."""
+    pairs = pairs.resized(photo.shape[:2], pairs.reference.shape[:2])
+    if not corresponds(pairs):
+        return np.ones((1, *photo.shape[:2]), np.float32)
+    return soft_region_masks(pairs.photo, pairs.photo_regions(), photo)
 
 
 class DPST:
@@ -509,5 +519,7 @@ class DPST:
             # does (a map's gain would otherwise lift the photo's noise in flat areas with it)
             guide = region_colour_transfer(prev_photo, r, pairs)
             guide = apply_affine(fit_affine(prev_photo, guide, s.upsample_radius, s.upsample_eps), prev_photo)
-            result, self.kept = keep_photograph(prev_photo, guide, result)
+            result, self.kept = keep_photograph(
+                prev_photo, guide, result, regions=photo_region_masks(pairs, prev_photo)
+            )
         return prev_photo, result

@@ -16,6 +16,13 @@ the photographer can see:
 Best's share (the lower of the two checks, widened by a 5x5 minimum and softened by a 3-px Gaussian so no seam
 shows) blends the two looks pixel by pixel: both are colour transforms of the photo, so is the blend. Grain in the
 photo's smooth areas is the refit's business: it adds none where the photo is flat.
+
+And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
+closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
+fainter parts (the rest of a band of cloud waving across fog, of a purple cast over a wheat field). Where the
+region's mean share is below REGION_SHARE[0] the whole region takes the closed-form look, above REGION_SHARE[1] the
+pixel checks alone decide, in between the region's share is capped in proportion. The regions' soft masks are
+feathered along the photo's edges, so the switch follows them.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ STRUCTURE = (0.80, 0.95)
 STRUCTURE_SIGMAS = (1.5, 4.0)
 TONE = (0.08, 0.20)  # Oklab distance (L in [0, 1]); about CIELAB 8 and 20
 TONE_SIGMA = 0.02
+REGION_SHARE = (0.70, 0.90)  # a region's mean share: below, all of it the closed-form look; above, pixels decide
 _C3 = 0.03**2 / 2  # SSIM's structure constant for [0, 1] luminance
 
 
@@ -59,12 +67,29 @@ def best_share(photo: np.ndarray, guide: np.ndarray, result: np.ndarray) -> np.n
     return out
 
 
-def keep_photograph(photo: np.ndarray, guide: np.ndarray, result: np.ndarray) -> tuple[np.ndarray, float]:
+def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(H, W): the most of best's result each region may keep, from its mean SHARE (see the module's text).
+
+    REGIONS: (K, H, W) soft masks summing to 1 where they cover (photostyle.regions.targeting.soft_region_masks).
+    """
+    cap = np.clip(1.0 - regions.sum(0), 0.0, 1.0).astype(np.float32)  # outside every region: the pixel checks
+    for m in regions:
+        mean = float((m * share).sum() / max(float(m.sum()), 1e-6))
+        cap += m * float(_ramp(np.asarray(mean), *REGION_SHARE))
+    return cap
+
+
+def keep_photograph(
+    photo: np.ndarray, guide: np.ndarray, result: np.ndarray, regions: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """RESULT where it stays a photograph of PHOTO, GUIDE (the closed-form look) where it does not.
 
-    All three (H, W, 3) in [0, 1] at one size. Returns the image and the share of RESULT kept (its mean).
+    All three (H, W, 3) in [0, 1] at one size; REGIONS, optional (K, H, W) soft masks of the photo's regions, adds
+    the region rule. Returns the image and the share of RESULT kept (its mean).
     """
     share = best_share(photo, guide, result)
+    if regions is not None and len(regions):
+        share = np.minimum(share, region_cap(share, regions))
     guide = np.asarray(guide, np.float64)
     out = guide + share[..., None] * (np.asarray(result, np.float64) - guide)
     return np.clip(out, 0.0, 1.0).astype(np.float32), float(share.mean())

@@ -69,3 +69,28 @@ def test_the_setting() -> None:
     assert Settings.from_dict({"guard": False}).guard is False
     with pytest.raises(SettingsError, match="guard"):
         Settings(guard="no")  # type: ignore[arg-type]
+
+
+def test_a_region_mostly_painted_takes_the_closed_form_look_throughout() -> None:
+    """A band of cloud across fog: where the checks took most of a region back, its fainter rest goes too."""
+    from photostyle.regions.targeting import soft_region_masks
+
+    photo = small("coffee.png", 200)
+    guide, best = _looks(photo)
+    h, w = photo.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    blob = np.exp(-(((yy - h * 0.5) / (h * 0.35)) ** 2 + ((xx - w * 0.25) / (w * 0.16)) ** 2))[..., None]
+    painted = np.clip(best - 0.45 * blob, 0, 1).astype(np.float32)
+    labels = (xx >= w // 2).astype(np.int32)  # region 0 the left half, region 1 the right
+    regions = soft_region_masks(labels, [0, 1], photo)
+    alone, kept_alone = keep_photograph(photo, guide, painted)
+    out, kept = keep_photograph(photo, guide, painted, regions=regions)
+    faint = (blob[..., 0] < 0.05) & (xx < w // 2 - 6)  # the painting's faint rest, in the painted region
+    right = xx > w // 2 + 6
+    assert np.abs(alone - painted)[faint].mean() < 0.02  # the pixel checks alone let it through
+    assert np.abs(out - guide)[faint].mean() < 0.002  # the region rule does not
+    assert np.abs(out - alone)[right].max() < 1e-6  # and the other region keeps best's as before
+    assert kept < kept_alone
+    # a region the checks keep (a colour map) is untouched by the rule
+    same, _ = keep_photograph(photo, guide, best, regions=regions)
+    assert np.abs(same - keep_photograph(photo, guide, best)[0]).max() < 1e-6
