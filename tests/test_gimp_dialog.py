@@ -247,18 +247,18 @@ def drive(screen: Screen, work: Path, info: dict, gimp: subprocess.Popen) -> int
     screen.key(win, "F1")
     time.sleep(8)
     screen.shot("dialog_help")
-    for win in screen.xdotool("search", "--onlyvisible", "--name", "GIMP Message").split():
-        screen.key(win, "Return")  # the desktop has no browser for the page in the test root: GIMP says so
-    for _ in range(3):  # whatever F1 opened, then the dialog
-        found = screen.xdotool("search", "--onlyvisible", "--name", DIALOG).split()
-        if not found:
-            break
+    # the desktop has no browser for the page in the test root: GIMP says so in a message window, which may come
+    # late (a loaded machine); answer it, then close whatever F1 opened and the dialog, until the dialog is gone
+    deadline = time.monotonic() + 120
+    while found := screen.xdotool("search", "--onlyvisible", "--name", DIALOG).split():
+        assert time.monotonic() < deadline and gimp.poll() is None, "the dialog stayed open after F1 and Escape"
+        for win in screen.xdotool("search", "--onlyvisible", "--name", "GIMP Message").split():
+            screen.key(win, "Return")
         screen.key(screen.xdotool("getactivewindow") or found[-1], "Escape")
         time.sleep(1)
-        found = screen.xdotool("search", "--onlyvisible", "--name", DIALOG).split()
-        if found:
+        if found := screen.xdotool("search", "--onlyvisible", "--name", DIALOG).split():
             screen.key(found[-1], "Escape")
-            time.sleep(1)
+            time.sleep(2)
     jobs = _status(info)["jobs"]  # the jobs finished so far: the next one is stopped by closing the window
     wait_for(lambda: (work / "step-closed").exists() or gimp.poll() is not None, 120, "step closed")
     # Filters > Photo Style > Transfer Look... with the mouse and the menu's keys, as a user does (the menu bar's

@@ -9,6 +9,7 @@ upsample them bilinearly and apply them to the full-size photo. Edges come from 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -112,3 +113,49 @@ def photographic(
     if w is not None and textured_detail > 0:
         fitted = fitted + w * texture(textured_detail, textured_grain)
     return np.clip(fitted, 0, 1).astype(np.float32)
+
+
+GRAIN_SIGMA = 1.0  # the grain's scale: what is finer than a Gaussian of this many pixels
+SMOOTH = (2 / 255, 6 / 255)  # the photo's local spread (grey, Gaussian 2 px): below, its grain; above, the image's
+_HALO = 10  # rows each strip reads beyond its own: more than the Gaussians reach (4 sigma)
+
+
+def keep_grain(photo: np.ndarray, image: np.ndarray, rows: int = 512) -> np.ndarray:
+    """IMAGE (a look applied to PHOTO, same size) with the photo's own grain where the photo is smooth.
+
+    The local affine maps that carry a look to the photo (the upsampling here, best's refit, the closed-form look's
+    refit) regress the grain of the photo's smooth areas (sky, fog, walls: a spread under the fits' eps) mostly
+    away, and a map's gain lifts what is left: a look made a clean sky waxy or a foggy one noisy. Where the photo
+    is smooth (its local spread under SMOOTH[0], fading to nothing at SMOOTH[1]) the image's finest detail, in
+    CIELAB so that it reads the same at any tone, is replaced by the photo's own: the look's colours, the photo's
+    noise. Elsewhere (edges, texture, the look's texture) the image is left exactly as it is.
+
+    Worked in strips of ROWS rows (the result does not depend on it): a few strip-sized arrays, none at full size.
+    """
+    from skimage.color import lab2rgb, rgb2lab
+
+    image = np.asarray(image, np.float32)
+    out = image.copy()
+    height = photo.shape[0]
+    for top in range(0, height, rows):
+        lo, hi = max(0, top - _HALO), min(height, top + rows + _HALO)
+        p = np.asarray(photo[lo:hi], np.float32)
+        grey = p @ np.array([0.299, 0.587, 0.114], np.float32)
+        mean = ndimage.gaussian_filter(grey, 2.0)
+        spread = np.sqrt(np.clip(ndimage.gaussian_filter(grey * grey, 2.0) - mean * mean, 0.0, None))
+        weight = np.clip((SMOOTH[1] - spread) / (SMOOTH[1] - SMOOTH[0]), 0.0, 1.0)
+        if not weight[top - lo : top - lo + rows].any():
+            continue
+
+        def fine(x: np.ndarray) -> np.ndarray:
+            d: np.ndarray = x - ndimage.gaussian_filter(x, (GRAIN_SIGMA, GRAIN_SIGMA, 0))
+            return d
+
+        lab = rgb2lab(image[lo:hi])
+        lab += weight[..., None] * (fine(rgb2lab(p)) - fine(lab))
+        with warnings.catch_warnings():  # out-of-gamut CIELAB (the image's own saturated blues) is clipped, as here
+            warnings.simplefilter("ignore", UserWarning)
+            mixed = np.clip(lab2rgb(lab), 0.0, 1.0).astype(np.float32)
+        here = slice(top - lo, top - lo + min(rows, height - top))
+        out[top : top + rows] = np.where(weight[here, :, None] > 0, mixed[here], image[top : top + rows])
+    return out

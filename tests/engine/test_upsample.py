@@ -149,3 +149,37 @@ def test_the_texture_kept_follows_where_the_regions_correspond() -> None:
     half = photographic(photo, grainy, 8, 1e-4, 0.5, 1.0, textured=weight, **kw)
     assert np.allclose(half[:, :80], plain[:, :80], atol=1e-6)
     assert np.allclose(half[:, 80:], rich[:, 80:], atol=1e-6)
+
+
+def test_keep_grain_gives_the_look_the_photos_own_grain_where_the_photo_is_smooth() -> None:
+    """A look carried up from a quarter size waxes the rocket's sky (its grain regressed away), a gain of 1.8 lifts
+    it: either way the sky's finest detail comes back to the photo's own, the look's colours stay, and where the
+    photo is not smooth (the tower, the clouds' edges) the image is left exactly as it was."""
+    from scipy import ndimage
+    from skimage.color import rgb2lab
+
+    from photostyle.engine.upsample import SMOOTH, keep_grain
+
+    photo = read_image(SAMPLES / "rocket.jpg").pixels  # 640 x 427, the sky 60 % of it
+    grey = photo @ np.array([0.299, 0.587, 0.114], np.float32)
+    mean = ndimage.gaussian_filter(grey, 2.0)
+    spread = np.sqrt(np.clip(ndimage.gaussian_filter(grey * grey, 2.0) - mean * mean, 0, None))
+    smooth, busy = spread < SMOOTH[0], spread >= SMOOTH[1]
+
+    def grain(img: np.ndarray) -> float:  # CIELAB detail finer than 1 px in the smooth areas, RMS
+        lab = rgb2lab(img)
+        d = lab - ndimage.gaussian_filter(lab, (1, 1, 0))
+        return float(np.sqrt((d[smooth] ** 2).sum(-1).mean()))
+
+    small_photo = resize_longest(photo, 160)
+    waxed = upsample(small_photo, np.clip(small_photo @ A.T + B, 0, 1).astype(np.float32), photo)
+    lifted = np.clip((photo - 0.4) * 1.8 + 0.4, 0, 1).astype(np.float32)
+    own = grain(photo)
+    assert grain(waxed) < 0.4 * own and grain(lifted) > 1.3 * own
+    for look, (lo, hi) in ((waxed, (0.8, 1.2)), (lifted, (0.85, 1.15))):
+        out = keep_grain(photo, look)
+        assert lo < grain(out) / own < hi
+        assert np.array_equal(out[busy], look[busy])
+        colours = np.abs(ndimage.gaussian_filter(out - look, (3, 3, 0))).mean()
+        assert colours < 2e-3, colours
+        assert np.array_equal(keep_grain(photo, look, rows=50), out)  # strips do not show
