@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from photostyle.imaging.colourspaces import RGB_TO_YIQ
 from photostyle.imaging.filters import box_mean_array, fit_affine
 
 
@@ -120,6 +121,12 @@ SMOOTH = (2 / 255, 6 / 255)  # the photo's local spread (grey, Gaussian 2 px): b
 _HALO = 10  # rows each strip reads beyond its own: more than the Gaussians reach (4 sigma)
 
 
+def _finest(x: np.ndarray) -> np.ndarray:
+    """(H, W, C): what is finer than GRAIN_SIGMA."""
+    out: np.ndarray = x - ndimage.gaussian_filter(x, (GRAIN_SIGMA, GRAIN_SIGMA, 0))
+    return out
+
+
 def keep_grain(photo: np.ndarray, image: np.ndarray, rows: int = 512) -> np.ndarray:
     """IMAGE (a look applied to PHOTO, same size) with the photo's own grain where the photo is smooth.
 
@@ -140,19 +147,14 @@ def keep_grain(photo: np.ndarray, image: np.ndarray, rows: int = 512) -> np.ndar
     for top in range(0, height, rows):
         lo, hi = max(0, top - _HALO), min(height, top + rows + _HALO)
         p = np.asarray(photo[lo:hi], np.float32)
-        grey = p @ np.array([0.299, 0.587, 0.114], np.float32)
+        grey = p @ RGB_TO_YIQ[0].astype(np.float32)  # luminance, in float32
         mean = ndimage.gaussian_filter(grey, 2.0)
         spread = np.sqrt(np.clip(ndimage.gaussian_filter(grey * grey, 2.0) - mean * mean, 0.0, None))
         weight = np.clip((SMOOTH[1] - spread) / (SMOOTH[1] - SMOOTH[0]), 0.0, 1.0)
         if not weight[top - lo : top - lo + rows].any():
             continue
-
-        def fine(x: np.ndarray) -> np.ndarray:
-            d: np.ndarray = x - ndimage.gaussian_filter(x, (GRAIN_SIGMA, GRAIN_SIGMA, 0))
-            return d
-
         lab = rgb2lab(image[lo:hi])
-        lab += weight[..., None] * (fine(rgb2lab(p)) - fine(lab))
+        lab += weight[..., None] * (_finest(rgb2lab(p)) - _finest(lab))
         with warnings.catch_warnings():  # out-of-gamut CIELAB (the image's own saturated blues) is clipped, as here
             warnings.simplefilter("ignore", UserWarning)
             mixed = np.clip(lab2rgb(lab), 0.0, 1.0).astype(np.float32)
