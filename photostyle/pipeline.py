@@ -60,7 +60,7 @@ def transfer(
     RegionPairs. settings: a Settings (defaults: best quality). region_references: the images of
     ``settings.region_reference`` when already read (else they are read from their files).
     """
-    from photostyle.engine.upsample import keep_grain, upsample
+    from photostyle.engine.upsample import keep_edges, keep_grain, upsample
     from photostyle.imaging.resize import resize_longest
 
     s = settings or Settings()
@@ -105,7 +105,9 @@ def transfer(
         stages = (lambda f, m: progress(min(f, 0.98), m)) if progress else None
         small, out_small = engine.run(p, r, pairs, stages)
 
-    # the look's colours at the photo's size; in the photo's smooth areas, its own grain (neither waxed nor lifted)
+    # the look's colours at the photo's size, none of the photo's edges turned over; in the photo's smooth areas,
+    # its own grain (neither waxed nor lifted)
+    out_small = keep_edges(small, out_small)
     image = keep_grain(p, upsample(small, out_small, p, s.upsample_radius, s.upsample_eps))
     image = finish(image, photo_px, prep)
     skin = None

@@ -117,6 +117,46 @@ def photographic(
 
 
 GRAIN_SIGMA = 1.0  # the grain's scale: what is finer than a Gaussian of this many pixels
+EDGE_RADIUS = 3  # keep_edges' windows: (2r+1)^2 px at the working size
+EDGE_GAIN = 0.1  # the least luminance gain a look may give the photo's edges in a window (photo -> look)
+EDGE_PASSES = 4  # the lifts are averaged over the windows holding a pixel: a few passes bring every gain up
+EDGE_EPS = 1e-4  # regularises the gain in flat windows (variance in [0, 1] units^2), as the upsampling's fit
+
+
+def keep_edges(
+    photo: np.ndarray, image: np.ndarray, radius: int = EDGE_RADIUS, min_gain: float = EDGE_GAIN
+) -> np.ndarray:
+    """IMAGE (a look applied to PHOTO, same size) with none of the photo's edges flattened or turned over.
+
+    Per-region colour maps meet at region borders, and one region's map may darken what the next one's lightens:
+    a kitchen's white window frames dark against their panes (a negative), a dark ring around each lamp. In every
+    window of (2 RADIUS + 1)^2 px the look's luminance is fitted as an affine function of the photo's (the guided
+    filter's regression); where that gain is below MIN_GAIN the photo's own luminance detail is added back until it
+    reaches MIN_GAIN, averaged over the windows that hold each pixel, as the guided filter does. Where every window
+    holding a pixel has at least that gain, the pixel is left exactly as it is.
+    """
+    weights = RGB_TO_YIQ[0].astype(np.float32)
+    yp = np.asarray(photo, np.float32) @ weights
+    mean_p = box_mean_array(yp, radius)
+    var = np.clip(box_mean_array(yp * yp, radius) - mean_p * mean_p, 0.0, None)
+    # the least gain, regularised as the fitted gains are: an affine look of gain min_gain fits min_gain * var /
+    # (var + eps), so a flat window (its spread under eps) asks for next to nothing
+    least = min_gain * var / (var + EDGE_EPS)
+    var += EDGE_EPS
+    out: np.ndarray = np.asarray(image, np.float32)
+    for _ in range(EDGE_PASSES):  # each pass lifts the windows' gains part of the way (their lifts are averaged)
+        yr = out @ weights
+        gain = (box_mean_array(yp * yr, radius) - mean_p * box_mean_array(yr, radius)) / var
+        lift = np.clip(least - gain, 0.0, None)
+        if not lift.any():
+            break
+        delta = box_mean_array(lift, radius) * yp - box_mean_array(lift * mean_p, radius)
+        touched = box_mean_array((lift > 0).astype(np.float32), radius) > 0.5 / (2 * radius + 1) ** 2
+        delta[~touched] = 0.0  # bit for bit where no window holding the pixel is lifted
+        out = np.clip(out + delta[..., None], 0.0, 1.0)
+    return out
+
+
 SMOOTH = (2 / 255, 6 / 255)  # the photo's local spread (grey, Gaussian 2 px): below, its grain; above, the image's
 _HALO = 10  # rows each strip reads beyond its own: more than the Gaussians reach (4 sigma)
 

@@ -183,3 +183,32 @@ def test_keep_grain_gives_the_look_the_photos_own_grain_where_the_photo_is_smoot
         colours = np.abs(ndimage.gaussian_filter(out - look, (3, 3, 0))).mean()
         assert colours < 2e-3, colours
         assert np.array_equal(keep_grain(photo, look, rows=50), out)  # strips do not show
+
+
+def test_keep_edges_turns_no_edge_of_the_photo_over_and_leaves_the_rest_as_it_was() -> None:
+    """Two regions' maps that meet badly: the rocket photo's bright parts (sky, clouds, the rocket's white) taken
+    down to a dim grade, the rest lifted, so along every border between them the look darkens what the photo has
+    light (a negative). keep_edges gives those edges back their direction and leaves every pixel whose windows are
+    all mapped with gain enough exactly as it was; a low-contrast grade with no edge turned over is not touched."""
+    from scipy import ndimage
+
+    from photostyle.engine.guard import local_correlation
+    from photostyle.engine.upsample import EDGE_PASSES, EDGE_RADIUS, keep_edges
+    from photostyle.imaging.colourspaces import luminance
+
+    photo = resize_longest(read_image(SAMPLES / "rocket.jpg").pixels, 320)
+    y = luminance(photo)
+    dim = np.clip((y - 0.45) / 0.3, 0, 1)[..., None]  # the bright region's soft mask, feathered by the photo's tones
+    look = (dim * (0.15 + 0.3 * photo) + (1 - dim) * (0.35 + 0.6 * photo)).astype(np.float32)
+    border = (y > 0.5) & (y < 0.7)  # where the dim grade takes over, the look darkens as the photo lightens
+    near = ndimage.binary_dilation((y > 0.45) & (y < 0.75), iterations=EDGE_PASSES * (2 * EDGE_RADIUS + 1))
+
+    def turned(img: np.ndarray) -> float:  # share of the borders' pixels whose local correlation is negative
+        return float((local_correlation(luminance(img), luminance(photo), 1.5)[border] < 0).mean())
+
+    out = keep_edges(photo, look)
+    assert turned(look) > 0.3 and turned(out) < 0.25 * turned(look), (turned(look), turned(out))
+    assert np.array_equal(out[~near], look[~near])  # far from the borders both maps have gain enough
+    assert np.abs(out - look)[near].mean() < 0.05  # the colours stay the look's: only the edges' direction changes
+    fog = np.clip(0.5 + 0.3 * (photo - 0.5), 0, 1).astype(np.float32)  # a flat grade, every edge kept in direction
+    assert np.array_equal(keep_edges(photo, fog), fog)
