@@ -187,9 +187,10 @@ def test_keep_grain_gives_the_look_the_photos_own_grain_where_the_photo_is_smoot
 
 def test_keep_edges_turns_no_edge_of_the_photo_over_and_leaves_the_rest_as_it_was() -> None:
     """Two regions' maps that meet badly: the rocket photo's bright parts (sky, clouds, the rocket's white) taken
-    down to a dim grade, the rest lifted, so along every border between them the look darkens what the photo has
-    light (a negative). keep_edges gives those edges back their direction and leaves every pixel whose windows are
-    all mapped with gain enough exactly as it was; a low-contrast grade with no edge turned over is not touched."""
+    down to a dim grade, the rest lifted, the two blended by tone, so across the blend the look darkens what the
+    photo has light (a negative). keep_edges gives those edges back their direction and leaves every pixel whose
+    windows are all mapped with gain enough exactly as it was; a low-contrast grade with no edge turned over is not
+    touched."""
     from scipy import ndimage
 
     from photostyle.engine.guard import local_correlation
