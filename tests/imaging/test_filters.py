@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from photostyle.engine.upsample import apply_affine
 from photostyle.imageio import read_image
@@ -101,3 +102,27 @@ def test_a_kept_guided_filter_is_found_by_the_guide_s_pixels(photo: np.ndarray) 
     step[:, photo.shape[1] // 2 :] = 1
     np.testing.assert_array_equal(gf(step), GuidedFilter(photo, 3)(step))
     np.testing.assert_array_equal(others[0](step), GuidedFilter(photo[::-1], 3)(step))
+
+
+def test_the_fast_guided_filter_stays_close_to_the_exact_one() -> None:
+    """SUBSAMPLE 2 (He and Sun's fast guided filter: the maps fitted on the guide shrunk 2x, applied to the full
+    guide) on a real photo's soft step: close to the exact filter, edges from the full-size guide (sharper than
+    the exact filter run on the shrunk image and enlarged), and a kept filter keeps its subsample apart."""
+    photo = resize_longest(read_image(SAMPLES / "coffee.png").pixels, 400)
+    step = (photo.mean(-1) > 0.5).astype(np.float32)  # a mask that follows the photo's own edges
+    exact = GuidedFilter(photo, 8, 1e-3)(step)
+    fast_gf = GuidedFilter(photo, 8, 1e-3, subsample=2)
+    fast = fast_gf(step)
+    assert fast.shape == exact.shape and fast.dtype == np.float32
+    assert fast_gf.inv.shape[:2] == (-(-photo.shape[0] // 2), -(-photo.shape[1] // 2)) and fast_gf.r == 4
+    err = np.abs(fast - exact)
+    assert err.mean() < 0.01 and ((fast > 0.5) == (exact > 0.5)).mean() > 0.99, (err.mean(), err.max())
+    small = resize_longest(photo, 200)
+    enlarged = F.interpolate(
+        torch.from_numpy(GuidedFilter(small, 4, 1e-3)(resize_longest(step[..., None], 200)[..., 0]))[None, None],
+        size=photo.shape[:2],
+        mode="bilinear",
+    )[0, 0].numpy()
+    assert err.mean() < 0.5 * np.abs(enlarged - exact).mean()
+    assert kept_guided_filter(photo, 8, 1e-3, 2) is not kept_guided_filter(photo, 8, 1e-3)
+    np.testing.assert_array_equal(kept_guided_filter(photo, 8, 1e-3, 2)(step), fast)
