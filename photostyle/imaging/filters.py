@@ -97,14 +97,16 @@ class GuidedFilter:
     shrunk s times (area means; the radius divided by s), then enlarged bilinearly and applied to the full-size
     guide, so the edges still come from it. About s^2 times cheaper; at s = 2 snapped region labels agree with
     the exact filter's on 99.9 % of the pixels (median of 40 DPST and cross pairs; the rest are 1-2 px shifts of
-    borders that lie on no edge).
+    borders that lie on no edge). Where RADIUS / s would be under 2 px the filter is exact (s = 1): a 200-px
+    portrait's skin mask (radius 2) shrunk to radius 1 loses its shape.
     """
 
     def __init__(self, guide: np.ndarray, radius: int, eps: float = 1e-3, subsample: int = 1) -> None:
         g = np.asarray(guide, np.float32)
         g = g[..., None] if g.ndim == 2 else g
         self.full = g - g.reshape(-1, g.shape[2]).mean(0)  # the guide the maps are applied to
-        self.s = max(1, int(subsample))
+        # shrunk only while the fitting windows keep a radius of 2 px or more (small images are filtered exactly)
+        self.s = max(1, int(subsample)) if radius / max(1, int(subsample)) >= 2 else 1
         self.g = _shrink(self.full, self.s)  # the guide the maps are fitted on
         self.r = max(1, int(round(radius / self.s)))
         c = self.g.shape[2]

@@ -124,5 +124,6 @@ def test_the_fast_guided_filter_stays_close_to_the_exact_one() -> None:
         mode="bilinear",
     )[0, 0].numpy()
     assert err.mean() < 0.5 * np.abs(enlarged - exact).mean()
+    assert GuidedFilter(photo, 3, 1e-3, subsample=2).s == 1  # windows of radius 1.5 px: the exact filter
     assert kept_guided_filter(photo, 8, 1e-3, 2) is not kept_guided_filter(photo, 8, 1e-3)
     np.testing.assert_array_equal(kept_guided_filter(photo, 8, 1e-3, 2)(step), fast)
