@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from photostyle.imaging.kept import Kept, pixel_key
+from photostyle.imaging.resize import enlarge_bilinear, shrink_blocks
 
 
 def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -107,7 +108,7 @@ class GuidedFilter:
         self.full = g - g.reshape(-1, g.shape[2]).mean(0)  # the guide the maps are applied to
         # shrunk only while the fitting windows keep a radius of 2 px or more (small images are filtered exactly)
         self.s = max(1, int(subsample)) if radius / max(1, int(subsample)) >= 2 else 1
-        self.g = _shrink(self.full, self.s)  # the guide the maps are fitted on
+        self.g = shrink_blocks(self.full, self.s)  # the guide the maps are fitted on
         self.r = max(1, int(round(radius / self.s)))
         c = self.g.shape[2]
         self.mean = box_mean_array(self.g, self.r)  # (h, w, C)
@@ -124,7 +125,7 @@ class GuidedFilter:
         if squeeze:
             p = p[..., None]
         g, r, mg = self.g, self.r, self.mean
-        p = _shrink(p, self.s)
+        p = shrink_blocks(p, self.s)
         mp = box_mean_array(p, r)  # (h, w, K)
         cross = np.stack(
             [box_mean_array(g[..., i : i + 1] * p, r) - mg[..., i : i + 1] * mp for i in range(g.shape[2])], -2
@@ -135,26 +136,9 @@ class GuidedFilter:
         ma = box_mean_array(a.reshape(a.shape[:2] + (-1,)), r)
         mb = box_mean_array(b, r)
         size = self.full.shape[:2]
-        ma, mb = _grow(ma, size).reshape(size + a.shape[2:]), _grow(mb, size)
+        ma, mb = enlarge_bilinear(ma, size).reshape(size + a.shape[2:]), enlarge_bilinear(mb, size)
         out = (self.full[..., None, :] @ ma)[..., 0, :] + mb
         return out[..., 0] if squeeze else out
-
-
-def _shrink(x: np.ndarray, s: int) -> np.ndarray:
-    """(H, W, C) averaged over s x s blocks (area resampling; the last block of a side may be partial)."""
-    if s == 1:
-        return x
-    h, w = -(-x.shape[0] // s), -(-x.shape[1] // s)
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
-    return F.interpolate(t, size=(h, w), mode="area")[0].permute(1, 2, 0).contiguous().numpy()
-
-
-def _grow(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w, C) bilinearly resampled to SIZE (pixel centres, as align_corners=False)."""
-    if x.shape[:2] == size:
-        return x
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).contiguous().numpy()
 
 
 _GUIDES: Kept[GuidedFilter] = Kept(4)  # a photo and a reference at the snapping size, and one more pair

@@ -5,6 +5,10 @@
   values not clipped (probabilities, soft masks).
 - ``lanczos`` (Pillow, through 8 bit): thumbnails and contact sheets, where the eye is the judge.
 
+Two exact resamplings of any values (not clipped, no antialiasing), for the fast guided filter
+(``imaging.filters.GuidedFilter(subsample=)``), which shrinks its inputs by an integer factor and enlarges its
+fitted maps back: ``shrink_blocks`` (s x s block means) and ``enlarge_bilinear`` (pixel-centre bilinear).
+
 ``tests/imaging/test_resize.py`` keeps the variants within a small distance of each other on a real photo, so a
 change to one that drifts from the others is caught.
 """
@@ -57,3 +61,26 @@ def resize_longest(img: np.ndarray, longest: int, method: Method = "bilinear") -
         im.thumbnail((longest, longest), Image.Resampling.LANCZOS)
         return np.asarray(im, np.float32) / 255.0
     raise ValueError(f"unknown resize method {method!r}")
+
+
+def shrink_blocks(x: np.ndarray, s: int) -> np.ndarray:
+    """(H, W, C) averaged over s x s blocks (area resampling; the last block of a side may be partial); float32."""
+    if s == 1:
+        return x
+    import torch
+    import torch.nn.functional as F
+
+    h, w = -(-x.shape[0] // s), -(-x.shape[1] // s)
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+    return F.interpolate(t, size=(h, w), mode="area")[0].permute(1, 2, 0).contiguous().numpy()
+
+
+def enlarge_bilinear(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, C) bilinearly resampled to SIZE (pixel centres, as align_corners=False), values as they are."""
+    if x.shape[:2] == size:
+        return x
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).contiguous().numpy()
