@@ -8,6 +8,9 @@ four times faster at 1 MP, for the full-size pass that keeps the photo's grain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 # ------------------------------------------------------------------------------------------------ YIQ
@@ -58,13 +61,25 @@ _M1_INV = np.linalg.inv(_M1)
 _M2_INV = np.linalg.inv(_M2)
 
 
+# The sRGB transfer curve, written once for numpy arrays and torch tensors alike (``where`` is np.where or
+# torch.where): the numpy functions below and the float32 CIELAB further down share it.
+
+
+def _decode(c: Any, where: Callable[..., Any]) -> Any:
+    return where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(c: Any, where: Callable[..., Any]) -> Any:
+    """c must be >= 0 (the power of a negative number is NaN)."""
+    return where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return _decode(c, np.where)
 
 
 def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, None)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+    return _encode(np.clip(c, 0.0, None), np.where)
 
 
 def rgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
@@ -95,7 +110,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     import torch
 
     c = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).clamp(0.0, 1.0)
-    lin = torch.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    lin = _decode(c, torch.where)
     xyz = lin @ torch.from_numpy((_XYZ_FROM_RGB / _WHITE[:, None]).T.astype(np.float32))
     f = torch.where(xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1 / 3), 7.787 * xyz + 16.0 / 116.0)
     fx, fy, fz = f.unbind(-1)
@@ -112,6 +127,5 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     f = torch.stack([fy + v[..., 1] / 500.0, fy, (fy - v[..., 2] / 200.0).clamp(min=0.0)], -1)
     xyz = torch.where(f > _KNEE, f**3, (f - 16.0 / 116.0) / 7.787)
     lin = xyz @ torch.from_numpy((np.linalg.inv(_XYZ_FROM_RGB) * _WHITE[None, :]).T.astype(np.float32))
-    lin = lin.clamp(min=0.0)
-    rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+    rgb = _encode(lin.clamp(min=0.0), torch.where)
     return rgb.clamp_(0.0, 1.0).numpy()
