@@ -30,7 +30,7 @@ SKIN_SUBSAMPLE = 2  # the soft mask's guided filter is fitted on the image shrun
 
 
 def skin_colour(image: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the pixels of IMAGE (float RGB in [0, 1]) that pass the YCbCr skin-colour rule."""
+    """(...) bool: the pixels of IMAGE ((..., 3) float RGB in [0, 1]) that pass the YCbCr skin-colour rule."""
     from skimage.color import rgb2lab
 
     lab = rgb2lab(np.clip(np.asarray(image, np.float64), 0.0, 1.0))
@@ -52,7 +52,8 @@ def skin_from_person(image: np.ndarray, person: np.ndarray) -> np.ndarray | None
     small = resize_longest(image, WORK_SIZE, "skimage")
     prob = person if person.shape == small.shape[:2] else resize_to(person, small.shape[:2])
     inside = prob > 0.5
-    hard = inside & skin_colour(small)
+    hard = np.zeros_like(inside)
+    hard[inside] = skin_colour(small[inside])  # the colour rule per pixel, on the person's pixels only
     hard = ndimage.binary_opening(hard, iterations=1)
     if hard.mean() < MIN_SKIN_SHARE:
         return None
