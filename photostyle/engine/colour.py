@@ -36,6 +36,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import color
 
+from photostyle.imaging.colourspaces import lab_to_srgb
 from photostyle.imaging.filters import guided_filter
 from photostyle.imaging.transport import mean_cov_map
 from photostyle.regions.confidence import corresponds
@@ -229,8 +230,7 @@ def region_colour_transfer(
     out[:, 0] = np.clip(out[:, 0], 0, 100)
     if confine:
         out = confine_chroma(out, _chroma_cap(out, ref_lab, pairs, weights))
-    rgb = color.lab2rgb(out.reshape(h, w, 3))
-    return np.clip(rgb, 0, 1).astype(np.float32)
+    return lab_to_srgb(out.reshape(h, w, 3)).astype(np.float32)
 
 
 def follow_correspondence(

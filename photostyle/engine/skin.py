@@ -15,9 +15,9 @@ and the guarded colour is blended into the look by the mask. Where the mask is 0
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from photostyle.imaging.colourspaces import lab_to_srgb
 
 # degrees of CIELAB hue angle. Real skin spans more than the 20-50 degrees often quoted: the samples' astronaut's
 # face measures 51-73 (10th-90th percentile, median 63), Grace Hopper's portrait (matplotlib's sample) 38-56.
@@ -53,8 +53,6 @@ def guarded_colours(photo: np.ndarray, look: np.ndarray) -> np.ndarray:
     stopped at the band's edge (the band widened to hold the photo's own hue); the chroma is the look's clipped to
     CHROMA_RANGE x the photo's.
     """
-    from skimage.color import lab2rgb
-
     _, hp, cp = lab_hue_chroma(photo)
     lr, hr, cr = lab_hue_chroma(look)
     lo, hi = skin_band(hp)
@@ -63,10 +61,7 @@ def guarded_colours(photo: np.ndarray, look: np.ndarray) -> np.ndarray:
     hue = np.radians(hp + move)
     chroma = np.clip(cr, CHROMA_RANGE[0] * cp, CHROMA_RANGE[1] * cp)
     lab = np.stack([lr, chroma * np.cos(hue), chroma * np.sin(hue)], -1)
-    with warnings.catch_warnings():  # colours beyond sRGB (negative XYZ Z) are clipped, as meant
-        warnings.simplefilter("ignore", UserWarning)
-        rgb = lab2rgb(lab)
-    return np.clip(rgb, 0.0, 1.0)
+    return lab_to_srgb(lab)
 
 
 def guard_skin(photo: np.ndarray, look: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -1,13 +1,15 @@
 """Colour spaces, as plain array functions: YIQ (Gatys et al.'s luminance), sRGB <-> linear, Oklab (Ottosson 2020),
 and CIELAB in float32 for per-pixel work at full size.
 
-CIELAB comes from scikit-image (``skimage.color.rgb2lab``) where it is used on small arrays; ``rgb_to_lab`` and
-``lab_to_rgb`` here are the same conversions (D65, 2 degrees, as scikit-image's defaults) in float32 torch, about
-four times faster at 1 MP, for the full-size pass that keeps the photo's grain.
+CIELAB comes from scikit-image (``skimage.color.rgb2lab``, and back through ``lab_to_srgb`` here, which clips
+without its warning) where it is used on small arrays; ``rgb_to_lab`` and ``lab_to_rgb`` here are the same
+conversions (D65, 2 degrees, as scikit-image's defaults) in float32 torch, about four times faster at 1 MP, for
+the full-size pass that keeps the photo's grain.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -103,6 +105,18 @@ _XYZ_FROM_RGB = np.array(
 _WHITE = np.array([0.95047, 1.0, 1.08883])
 _EPSILON = 0.008856  # (6/29)^3: below it CIELAB's cube root is a straight line
 _KNEE = 0.2068966  # 6/29: the same point after the cube root
+
+
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) -> (..., 3) sRGB clipped to [0, 1], float64: scikit-image's lab2rgb, quietly. A look's colour
+    maps can reach CIELAB colours beyond sRGB (a negative XYZ Z); clipping them is what every caller means, so
+    scikit-image's warning about it is not passed on to the user."""
+    from skimage.color import lab2rgb
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Conversion from CIE-LAB", category=UserWarning)
+        rgb = lab2rgb(lab)
+    return np.clip(rgb, 0.0, 1.0)
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -28,10 +28,9 @@ from photostyle.settings import Settings
 MASK_MODES = ("auto", "none", "selection")
 # what a request asks for: the styled photo (the default), or the automatic regions and their partners to look at
 TASKS = ("transfer", "regions")
+
+
 # third-party warnings that say nothing the user can act on (scikit-image's gamut clipping in Lab -> RGB)
-_NOISE = ("Conversion from CIE-LAB",)
-
-
 @dataclasses.dataclass
 class Job:
     """A decoded, validated request, ready to run."""
@@ -129,7 +128,7 @@ def run_job(job: Job, progress: Callable[[float, str], None] | None = None) -> t
         if job.auto_masks:
             masks, confidence = _automatic_masks(job, notes)
         res = transfer(job.photo, job.reference, masks=masks, settings=job.settings, progress=progress)
-    notes += [m for m in (str(w.message) for w in caught) if m not in notes and not m.startswith(_NOISE)]
+    notes += [m for m in (str(w.message) for w in caught) if m not in notes]
     h, w = res.image.shape[:2]
     header = {
         "ok": True,

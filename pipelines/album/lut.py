@@ -22,6 +22,7 @@ from skimage import color
 
 from photostyle.errors import InputError, SettingsError
 from photostyle.imageio.atomic import write_text_atomic
+from photostyle.imaging.colourspaces import lab_to_srgb
 from photostyle.imaging.transport import gaussian_map
 
 ColourStats = dict[str, Any]  # {"n": int, "mean": [L, a, b], "cov": 3x3 nested list}
@@ -70,8 +71,7 @@ def look_lut(source: Mapping[str, Any], target: Mapping[str, Any], size: int = 3
     lab = color.rgb2lab(rgb.reshape(-1, 1, 3)).reshape(-1, 3)
     out = lab @ a.T + b
     out[:, 0] = np.clip(out[:, 0], 0.0, 100.0)
-    mapped = color.lab2rgb(out.reshape(-1, 1, 3)).reshape(size, size, size, 3)
-    return np.clip(mapped, 0.0, 1.0)
+    return lab_to_srgb(out.reshape(-1, 1, 3)).reshape(size, size, size, 3)
 
 
 def write_cube(path: str | os.PathLike[str], lut: np.ndarray, *, title: str, overwrite: bool = False) -> Path:

@@ -132,3 +132,27 @@ def test_region_borders_follow_the_photos_edges(cat: np.ndarray, coffee: np.ndar
     for band in (slice(seam - 6, seam), slice(seam - 12, seam - 6)):  # the left photo, across the edge
         assert edges[:, band].mean() < 0.55 * blur[:, band].mean()
     assert edges[:, seam : seam + 6].mean() >= blur[:, seam : seam + 6].mean() - 0.02
+
+
+def test_a_look_beyond_srgb_is_clipped_and_the_library_says_nothing() -> None:
+    # the rocket styled with the astronaut's orange suit at 160 px: the colour map reaches CIELAB colours beyond
+    # sRGB (a negative XYZ Z), which scikit-image's lab2rgb clips with a UserWarning. The clipping is meant; the
+    # warning reached every caller of the library (the service and the CLI filtered it out themselves).
+    import warnings
+
+    from photostyle import Settings, transfer
+
+    from ..conftest import small
+
+    photo, ref = small("rocket.jpg", 160), small("astronaut.png", 160)
+    res_lab = color.rgb2lab(photo).reshape(-1, 3).astype(np.float64)
+    a, b = affine_map(res_lab, color.rgb2lab(ref).reshape(-1, 3).astype(np.float64), "luma_first", max_gain=None)
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        color.lab2rgb((res_lab @ a.T + b).reshape(photo.shape))
+    assert any("CIE-LAB" in str(w.message) for w in raw)  # the pair does reach beyond sRGB
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = transfer(photo, ref, settings=Settings.preset("preview"))
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+    assert res.image.min() >= 0.0 and res.image.max() <= 1.0

@@ -9,7 +9,7 @@ import numpy as np
 from skimage.color import lab2rgb, rgb2lab
 
 from photostyle.imageio import read_image
-from photostyle.imaging.colourspaces import lab_to_rgb, rgb_to_lab
+from photostyle.imaging.colourspaces import lab_to_rgb, lab_to_srgb, rgb_to_lab
 
 from ..conftest import SAMPLES
 
@@ -40,3 +40,18 @@ def test_lab_to_rgb_is_scikit_images_and_clips() -> None:
 def test_round_trip() -> None:
     photo = read_image(SAMPLES / "chelsea.png").pixels
     assert np.abs(lab_to_rgb(rgb_to_lab(photo)) - photo).max() < 1e-5
+
+
+def test_lab_to_srgb_clips_beyond_srgb_quietly() -> None:
+    # a saturated yellow past sRGB's gamut (b* 200 at L* 90: XYZ's Z below 0) and two colours inside it
+    lab = np.array([[90.0, 0.0, 200.0], [50.0, 20.0, -30.0], [100.0, 0.0, 0.0]])
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        theirs = np.clip(lab2rgb(lab), 0.0, 1.0)
+    assert any("CIE-LAB" in str(w.message) for w in raw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = lab_to_srgb(lab)
+    assert not caught
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == np.float64 and ours.min() >= 0.0 and ours.max() <= 1.0
