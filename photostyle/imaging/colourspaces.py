@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+_Array = TypeVar("_Array", np.ndarray, "torch.Tensor")  # torch is imported only where it is used
 
 # ------------------------------------------------------------------------------------------------ YIQ
 
@@ -67,11 +72,11 @@ _M2_INV = np.linalg.inv(_M2)
 # torch.where): the numpy functions below and the float32 CIELAB further down share it.
 
 
-def _decode(c: Any, where: Callable[..., Any]) -> Any:
+def _decode(c: _Array, where: Callable[..., _Array]) -> _Array:
     return where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
-def _encode(c: Any, where: Callable[..., Any]) -> Any:
+def _encode(c: _Array, where: Callable[..., _Array]) -> _Array:
     """c must be >= 0 (the power of a negative number is NaN)."""
     return where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
 
