@@ -30,7 +30,6 @@ MASK_MODES = ("auto", "none", "selection")
 TASKS = ("transfer", "regions")
 
 
-# third-party warnings that say nothing the user can act on (scikit-image's gamut clipping in Lab -> RGB)
 @dataclasses.dataclass
 class Job:
     """A decoded, validated request, ready to run."""

@@ -137,7 +137,7 @@ def test_region_borders_follow_the_photos_edges(cat: np.ndarray, coffee: np.ndar
 def test_a_look_beyond_srgb_is_clipped_and_the_library_says_nothing() -> None:
     # the rocket styled with the astronaut's orange suit at 160 px: the colour map reaches CIELAB colours beyond
     # sRGB (a negative XYZ Z), which scikit-image's lab2rgb clips with a UserWarning. The clipping is meant; the
-    # warning reached every caller of the library (the service and the CLI filtered it out themselves).
+    # warning reached every caller of the library (the CLI printed it, the service filtered it out itself).
     import warnings
 
     from photostyle import Settings, transfer
