@@ -116,8 +116,10 @@ def transfer(
         from photostyle.regions.skin import skin_mask
 
         if progress:
-            progress(0.99, "protecting skin tones")
+            progress(0.99, "looking for skin")
         skin = skin_mask(photo_px)
+        if skin is not None and progress:
+            progress(0.995, "protecting skin tones")
         image = guard_skin(photo_px, image, skin)
     if progress:
         progress(1.0, "done")

@@ -129,6 +129,8 @@ def test_words_for_photographers(plug, tmp_path) -> None:
     # progress stages and the time left
     assert plug.stage_words("scale 2/3 (512 px): optimising at 512x340") == "Painting the look, pass 2 of 3"
     assert plug.stage_words("finding regions").startswith("Finding the regions")
+    assert plug.stage_words("looking for skin") == "Looking for skin to protect"
+    assert plug.stage_words("protecting skin tones") == "Protecting skin tones"
     assert plug.stage_words("waiting for another photo to finish") == "Waiting for another photo to finish"
     clock = iter([0.0, 1.0, 11.0, 21.0]).__next__
     meter = plug.Progress(clock)

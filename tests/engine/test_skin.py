@@ -100,8 +100,25 @@ def test_photos_without_people_come_out_bit_identical(name: str) -> None:
     assert skin_mask(photo) is None
     night = small("rocket.jpg", 256)
     free = transfer(photo, night, settings=Settings(quality="preview", skin="free")).image
-    protect = transfer(photo, night, settings=Settings(quality="preview", skin="protect")).image
+    said: list[str] = []
+    protect = transfer(
+        photo, night, settings=Settings(quality="preview", skin="protect"), progress=lambda f, m: said.append(m)
+    ).image
     np.testing.assert_array_equal(free, protect)
+    # the progress says it looked, and claims no protection where there is no one to protect
+    assert "looking for skin" in said and not any(m.startswith("protecting skin") for m in said), said
+
+
+@needs_mediapipe
+def test_the_progress_names_the_skin_guard_only_where_it_finds_skin() -> None:
+    said: list[str] = []
+    transfer(
+        small("astronaut.png"),
+        small("rocket.jpg", 256),
+        settings=Settings(quality="preview", skin="protect"),
+        progress=lambda f, m: said.append(m),
+    )
+    assert said.index("looking for skin") < said.index("protecting skin tones") < said.index("done"), said
 
 
 def test_the_setting_is_checked_and_travels_through_the_service() -> None:

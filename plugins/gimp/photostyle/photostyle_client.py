@@ -422,6 +422,7 @@ STAGES = (
     ("waiting for another", "Waiting for another photo to finish"),
     ("loading the style model", "Loading the style model (once per session)"),
     ("finding regions", "Finding the regions (sky, people, the rest)"),
+    ("looking for skin", "Looking for skin to protect"),
     ("protecting skin", "Protecting skin tones"),
     ("done", "Finishing"),
     ("starting", "Starting"),
