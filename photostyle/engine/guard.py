@@ -17,6 +17,13 @@ Best's share (the lower of the two checks, widened by a 5x5 minimum and softened
 shows) blends the two looks pixel by pixel: both are colour transforms of the photo, so is the blend. Grain in the
 photo's smooth areas is the refit's business: it adds none where the photo is flat.
 
+First, the photo's flat areas (an overcast sky, a wall, a studio backdrop), which neither check can judge (no edge
+to correlate with, and a smudge fainter than TONE[0] is still a smudge where nothing else varies): a colour
+transform of a flat area is a function of its colours, so whatever varies across it at the scale of blotches
+(TONE_SIGMA) and is no colour map of it, a dark smoke around a tower against an overcast sky, a glow around a
+bottle on black, is taken out (``even_flat_areas``). The area keeps best's own tone and colours, and the photo's
+grain and best's finer detail are left as they are.
+
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
 fainter parts (the rest of a band of cloud waving across fog, of a purple cast over a wheat field). Where the
@@ -30,12 +37,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from photostyle.imaging.colourspaces import luminance, rgb_to_oklab
+from photostyle.imaging.colourspaces import luminance, oklab_to_rgb, rgb_to_oklab
 
 STRUCTURE = (0.80, 0.95)
 STRUCTURE_SIGMAS = (1.5, 4.0)
 TONE = (0.08, 0.20)  # Oklab distance (L in [0, 1]); about CIELAB 8 and 20
 TONE_SIGMA = 0.02
+FLAT = (0.01, 0.03)  # the photo's local luminance spread (FLAT_SIGMA px windows): flat below, not flat above
+FLAT_SIGMA = 1.0
 REGION_SHARE = (0.70, 0.90)  # a region's mean share: below, all of it the closed-form look; above, pixels decide
 _C3 = 0.03**2 / 2  # SSIM's structure constant for [0, 1] luminance
 
@@ -79,6 +88,49 @@ def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return cap
 
 
+def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """RESULT with what varies across each of PHOTO's flat areas, and is no colour map of them, taken out.
+
+    Flat: the photo's luminance spread over FLAT_SIGMA px windows, from 1 below FLAT[0] to 0 above FLAT[1]; each
+    connected area at least half flat is one area. In each, RESULT's low frequencies (TONE_SIGMA, averaged over
+    the flat pixels only, so an edge's other side does not leak in) are fitted, in Oklab, by least squares as an
+    affine function of the photo's own low-frequency Oklab colour: a colour map of that area. The residual, what
+    the photo's colour does not explain, is subtracted: in full where the photo is flat, fading to nothing at its
+    edges. Float32; RESULT unchanged where the photo is not flat, and a colour map of the photo nearly so."""
+    g = luminance(photo)
+    mu = ndimage.gaussian_filter(g, FLAT_SIGMA)
+    spread = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, FLAT_SIGMA) - mu**2, 0.0, None))
+    flat = 1.0 - _ramp(spread, *FLAT)
+    areas, n = ndimage.label(flat > 0.5)
+    result = np.asarray(result, np.float32)
+    if n == 0:
+        return result
+    s = TONE_SIGMA * max(photo.shape[:2])
+    norm = np.maximum(ndimage.gaussian_filter(flat, s), 1e-3)[..., None]
+
+    def low(x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = ndimage.gaussian_filter(x * flat[..., None], (s, s, 0)) / norm
+        return out
+
+    res_lab = rgb_to_oklab(result)
+    y = low(res_lab)  # (H, W, 3)
+    x = np.concatenate([low(rgb_to_oklab(photo)), np.ones(photo.shape[:2] + (1,))], -1)  # (H, W, 4)
+    weight = _ramp(flat, 0.5, 1.0)
+    idx = np.arange(1, n + 1)
+    # each area's weighted normal equations, from sums of products by area label: (n, 4, 4) and (n, 4, 3)
+    xtx = np.array([[ndimage.sum(weight * x[..., i] * x[..., j], areas, idx) for j in range(4)] for i in range(4)])
+    xty = np.array([[ndimage.sum(weight * x[..., i] * y[..., c], areas, idx) for c in range(3)] for i in range(4)])
+    xtx, xty = np.moveaxis(xtx, -1, 0), np.moveaxis(xty, -1, 0)
+    # a tiny ridge on the colour terms: an area of one colour is fitted by its mean
+    ridge = 1e-6 * np.maximum(xtx[:, 3, 3], 1e-9)[:, None, None] * np.diag([1.0, 1.0, 1.0, 1e-3])
+    coef = np.concatenate([np.zeros((1, 4, 3)), np.linalg.solve(xtx + ridge, xty)])
+    on = weight > 0
+    residual = y[on] - np.einsum("ni,nic->nc", x[on], coef[areas[on]])
+    out = result.copy()
+    out[on] = oklab_to_rgb(res_lab[on] - weight[on, None] * residual).astype(np.float32)
+    return out
+
+
 def keep_photograph(
     photo: np.ndarray, guide: np.ndarray, result: np.ndarray, regions: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
@@ -87,6 +139,7 @@ def keep_photograph(
     All three (H, W, 3) in [0, 1] at one size; REGIONS, optional (K, H, W) soft masks of the photo's regions, adds
     the region rule. Returns the image and the share of RESULT kept (its mean).
     """
+    result = even_flat_areas(photo, result)
     share = best_share(photo, guide, result)
     if regions is not None and len(regions):
         share = np.minimum(share, region_cap(share, regions))

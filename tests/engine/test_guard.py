@@ -27,8 +27,9 @@ def test_a_colour_map_of_the_photo_is_kept() -> None:
     assert kept > 0.97
     textured = ndimage.binary_erosion(ndimage.generic_filter(luminance(photo), np.std, 5) > 0.03, iterations=3)
     assert np.abs(out - best)[textured].mean() < 0.01  # best's own look where the photo has detail
+    # the closed-form look itself passes (its flat areas fitted in Oklab, it a map in CIELAB: within 1 %)
     same, kept_same = keep_photograph(photo, guide, guide)
-    assert np.abs(same - guide).max() < 1e-5 and kept_same > 0.99
+    assert np.abs(same - guide).max() < 0.01 and kept_same > 0.99
 
 
 def test_a_blotch_gives_way_to_the_closed_form_look() -> None:
@@ -94,3 +95,42 @@ def test_a_region_mostly_painted_takes_the_closed_form_look_throughout() -> None
     # a region the checks keep (a colour map) is untouched by the rule
     same, _ = keep_photograph(photo, guide, best, regions=regions)
     assert np.abs(same - keep_photograph(photo, guide, best)[0]).max() < 1e-6
+
+
+def test_a_smudge_in_a_flat_sky_goes_and_the_skys_tone_stays() -> None:
+    """A faint dark smoke in the rocket's flat night sky (cross pair 31_52's tower had one against an overcast sky):
+    too faint for the tone check, gone from the flat sky; best's own shift of the sky's tone, its grain and its
+    look where the photo has detail stay as they were."""
+    from photostyle.engine.guard import even_flat_areas
+
+    photo = small("rocket.jpg", 200)
+    guide, best = _looks(photo)
+    h, w = photo.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    blob = np.exp(-(((yy - h * 0.3) / (h * 0.1)) ** 2 + ((xx - w * 0.2) / (w * 0.07)) ** 2))
+    rng = np.random.default_rng(0)
+    grain = ndimage.gaussian_filter(rng.normal(0, 0.01, (h, w)), 0.7)
+    smudged = np.clip(best + 0.02 - 0.04 * blob[..., None] + grain[..., None], 0, 1).astype(np.float32)
+    g = luminance(photo)
+    spread = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, 1.0) - ndimage.gaussian_filter(g, 1.0) ** 2, 0, None))
+    flat = ndimage.binary_erosion(spread < 0.005, iterations=2)
+    centre, far = flat & (blob > 0.7), flat & (blob < 0.01)
+    assert centre.sum() > 100 and far.sum() > 1000
+    assert best_share(photo, guide, smudged)[centre].mean() > 0.8  # the pixel checks let the smudge through
+
+    out = even_flat_areas(photo, smudged)
+    clean = luminance(even_flat_areas(photo, np.clip(best + 0.02 + grain[..., None], 0, 1)))
+    lum_out, lum_in = luminance(out), luminance(smudged)
+    dip = lambda lum: float(np.median(lum[far]) - np.median(lum[centre]))  # noqa: E731
+    # the smudge dims the sky there by about 0.03; after, the sky is as it is without one, within 0.007
+    assert dip(lum_in) - dip(clean) > 0.025 and abs(dip(lum_out) - dip(clean)) < 0.007
+    # the sky keeps best's tone, lifted by 0.02 as a whole (the closed-form look's own differs more)
+    assert np.abs(lum_out[far] - lum_in[far]).mean() < 0.005
+    # the grain (what a 2-px blur takes out) is the same
+    hp = lambda lum: lum - ndimage.gaussian_filter(lum, 2.0)  # noqa: E731
+    assert np.abs(hp(lum_out) - hp(lum_in))[flat].mean() < 0.1 * np.abs(hp(lum_in))[flat].mean()
+    # where the photo has detail, not a bit changes
+    assert np.array_equal(out[spread > 0.03], smudged[spread > 0.03])
+    # and through keep_photograph, the same
+    kept, _ = keep_photograph(photo, guide, smudged)
+    assert abs(dip(luminance(kept)) - dip(clean)) < 0.007
