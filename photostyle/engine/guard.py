@@ -21,8 +21,9 @@ First, the photo's flat areas (an overcast sky, a wall, a studio backdrop), whic
 to correlate with, and a smudge fainter than TONE[0] is still a smudge where nothing else varies): a colour
 transform of a flat area is a function of its colours, so whatever varies across it at the scale of blotches
 (TONE_SIGMA) and is no colour map of it, a dark smoke around a tower against an overcast sky, a glow around a
-bottle on black, is taken out (``even_flat_areas``). The area keeps best's own tone and colours, and the photo's
-grain and best's finer detail are left as they are.
+bottle on black, is taken out (``even_flat_areas``). The area keeps best's overall tone, and the photo's
+grain and best's finer detail are left as they are; a colour best varies across the area unlike the photo goes too
+(DPST pair 13's crimson clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
