@@ -133,14 +133,21 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
 
 
 def keep_photograph(
-    photo: np.ndarray, guide: np.ndarray, result: np.ndarray, regions: np.ndarray | None = None
+    photo: np.ndarray,
+    guide: np.ndarray,
+    result: np.ndarray,
+    regions: np.ndarray | None = None,
+    *,
+    flat_areas: bool = True,
 ) -> tuple[np.ndarray, float]:
     """RESULT where it stays a photograph of PHOTO, GUIDE (the closed-form look) where it does not.
 
     All three (H, W, 3) in [0, 1] at one size; REGIONS, optional (K, H, W) soft masks of the photo's regions, adds
-    the region rule. Returns the image and the share of RESULT kept (its mean).
+    the region rule; FLAT_AREAS False skips ``even_flat_areas`` (what each stage costs: bench/guard_stages.py).
+    Returns the image and the share of RESULT kept (its mean).
     """
-    result = even_flat_areas(photo, result)
+    if flat_areas:
+        result = even_flat_areas(photo, result)
     share = best_share(photo, guide, result)
     if regions is not None and len(regions):
         share = np.minimum(share, region_cap(share, regions))

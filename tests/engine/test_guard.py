@@ -134,3 +134,8 @@ def test_a_smudge_in_a_flat_sky_goes_and_the_skys_tone_stays() -> None:
     # and through keep_photograph, the same
     kept, _ = keep_photograph(photo, guide, smudged)
     assert abs(dip(luminance(kept)) - dip(clean)) < 0.007
+    # without the flat areas (bench/guard_stages.py's stages) the smudge stays, and that is the only difference
+    unevened, _ = keep_photograph(photo, guide, smudged, flat_areas=False)
+    assert dip(luminance(unevened)) - dip(clean) > 0.02
+    share = best_share(photo, guide, smudged)[..., None]
+    assert np.abs(unevened - np.clip(guide + share * (smudged - guide), 0, 1)).max() < 1e-5
