@@ -156,7 +156,10 @@ def score_all(mode: str, keys: list[str], todo: list[tuple[str, Path, Path]]) ->
     return rows
 
 
-def contact_sheet(keys: list[str], todo: list[tuple[str, Path, Path]], modes: list[str], path: Path) -> None:
+def contact_sheet(
+    keys: list[str], todo: list[tuple[str, Path, Path]], modes: list[str], path: Path, out: Path = OUT
+) -> None:
+    """Photo | reference | each of MODES (OUT/<mode>/<key>.png), one pair a row, to PATH."""
     from PIL import Image, ImageDraw
 
     from photostyle import read_image
@@ -167,7 +170,7 @@ def contact_sheet(keys: list[str], todo: list[tuple[str, Path, Path]], modes: li
     cols = ["photo", "reference", *modes]
     rows = []
     for k in keys:
-        files = [*by_key[k], *(OUT / m / f"{k}.png" for m in modes)]
+        files = [*by_key[k], *(out / m / f"{k}.png" for m in modes)]
         tiles = [resize_longest(read_image(f).pixels, cell, "lanczos") if Path(f).exists() else None for f in files]
         rows.append((k, tiles))
     heights = [max(t.shape[0] for t in tiles if t is not None) for _, tiles in rows]

@@ -18,7 +18,8 @@ the rows differ by the guard alone and cost seconds, not the optimiser's minute:
 
 DPST pairs are scored with their hand masks, cross pairs with ``--cross`` (../shared/metrics/score.py). The report,
 bench/reports/guard-stages-<date>.md, gives the medians per stage and, per pair, the figures the issue's targets read
-(DPST: gram and color_swd; cross: structure and flat_hf_dev). Outputs: out/bench/guard-stages/<stage>/.
+(DPST: gram and color_swd; cross: structure and flat_hf_dev), and a contact sheet beside it (photo | reference |
+each stage). Outputs: out/bench/guard-stages/<stage>/.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .common import DPST_DEV, METRICS, ROOT, SCORE, fmt, git_commit, machine, median, report_path, score
+from .cross_pairs import contact_sheet
 
 OUT = ROOT / "out" / "bench" / "guard-stages"
 DEFAULT_IDS = "1,7,13,19,25,31,37,43,49,55"  # the DPST pairs of the dpst-best-auto reports
@@ -227,6 +229,9 @@ def main() -> int:
             "",
         ]
     path = report_path("guard-stages")
+    sheet = path.with_suffix(".jpg")
+    contact_sheet([k for k, _, _ in todo], todo, stages, sheet, out=OUT)
+    report += [f"Contact sheet (photo | reference | {' | '.join(stages)}): `{sheet.name}`.", ""]
     path.write_text("\n".join(report))
     print(f"report: {path}")
     return 0
