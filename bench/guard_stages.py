@@ -17,9 +17,9 @@ the rows differ by the guard alone and cost seconds, not the optimiser's minute:
     guide    the closed-form look the guard falls back to
 
 DPST pairs are scored with their hand masks, cross pairs with ``--cross`` (../shared/metrics/score.py). The report,
-bench/reports/guard-stages-<date>.md, gives the medians per stage and, per pair, the figures the issue's targets read
-(DPST: gram and color_swd; cross: structure and flat_hf_dev), and a contact sheet beside it (photo | reference |
-each stage). Outputs: out/bench/guard-stages/<stage>/.
+bench/reports/guard-stages-<date>.md (``--name`` for another name), gives the medians per stage and, per pair, the
+figures the issue's targets read (DPST: gram and color_swd; cross: structure and flat_hf_dev), and a contact sheet
+beside it (photo | reference | each stage). Outputs: out/bench/guard-stages/<stage>/.
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ def main() -> int:
     ap.add_argument("--cross", default=DEFAULT_CROSS, help="cross pairs i_j ('' for none)")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--score-only", action="store_true", help="score the outputs already in out/bench/guard-stages")
+    ap.add_argument("--name", default="guard-stages", help="the report's name, before its date")
     a = ap.parse_args()
     ids = [int(x) for x in a.ids.split(",") if x]
     cross = [k for k in a.cross.split(",") if k]
@@ -228,7 +229,7 @@ def main() -> int:
             *_per_pair(cs, stages, cross, "structure", "flat_hf_dev"),
             "",
         ]
-    path = report_path("guard-stages")
+    path = report_path(a.name)
     sheet = path.with_suffix(".jpg")
     contact_sheet([k for k, _, _ in todo], todo, stages, sheet, out=OUT)
     report += [f"Contact sheet (photo | reference | {' | '.join(stages)}): `{sheet.name}`.", ""]

@@ -21,7 +21,8 @@ First, the photo's flat areas (an overcast sky, a wall, a studio backdrop), whic
 to correlate with, and a smudge fainter than TONE[0] is still a smudge where nothing else varies): a colour
 transform of a flat area is a function of its colours, so whatever varies across it at the scale of blotches
 (TONE_SIGMA) and is no colour map of it, a dark smoke around a tower against an overcast sky, a glow around a
-bottle on black, is taken out (``even_flat_areas``). The area keeps best's overall tone, and the photo's
+bottle on black, is taken out (``even_flat_areas``; each area read from its own pixels, so a neighbour's colour
+does not leak in across a thin edge). The area keeps best's overall tone, and the photo's
 grain and best's finer detail are left as they are; a colour best varies across the area unlike the photo goes too
 (DPST pair 13's crimson clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md).
 
@@ -89,15 +90,44 @@ def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return cap
 
 
+def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma: float) -> np.ndarray:
+    """V's (H, W, C) low frequencies in each of the N labelled AREAS, from that area's own pixels only.
+
+    A Gaussian of SIGMA px, weighted by FLAT and normalised, over the area's pixels: another area's colours, across
+    an edge thinner than the Gaussian (a backdrop beside a bottle's cap), do not leak in. An area whose bounding box
+    fits in 4 SIGMA (the Gaussian's reach) takes its weighted mean throughout: it is one blotch at this scale.
+    Float64; 0 outside the areas."""
+    idx = np.arange(1, n + 1)
+    total = np.maximum(ndimage.sum(flat, areas, idx), 1e-12)
+    means = np.stack([ndimage.sum(flat * v[..., c], areas, idx) / total for c in range(v.shape[-1])], -1)
+    out: np.ndarray = np.concatenate([np.zeros((1, v.shape[-1])), means])[areas]
+    pad = int(4 * sigma + 1)
+    height, width = areas.shape
+    for label, box in enumerate(ndimage.find_objects(areas), start=1):
+        if box is None or max(box[0].stop - box[0].start, box[1].stop - box[1].start) <= 4 * sigma:
+            continue
+        rows = slice(max(0, box[0].start - pad), min(height, box[0].stop + pad))
+        cols = slice(max(0, box[1].start - pad), min(width, box[1].stop + pad))
+        mine = areas[rows, cols] == label
+        w = np.where(mine, flat[rows, cols], 0.0)
+        low = ndimage.gaussian_filter(v[rows, cols] * w[..., None], (sigma, sigma, 0))
+        low /= np.maximum(ndimage.gaussian_filter(w, sigma), 1e-12)[..., None]
+        out[rows, cols][mine] = low[mine]
+    return out
+
+
 def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     """RESULT with what varies across each of PHOTO's flat areas, and is no colour map of them, taken out.
 
     Flat: the photo's luminance spread over FLAT_SIGMA px windows, from 1 below FLAT[0] to 0 above FLAT[1]; each
-    connected area at least half flat is one area. In each, RESULT's low frequencies (TONE_SIGMA, averaged over
-    the flat pixels only, so an edge's other side does not leak in) are fitted, in Oklab, by least squares as an
-    affine function of the photo's own low-frequency Oklab colour: a colour map of that area. The residual, what
-    the photo's colour does not explain, is subtracted: in full where the photo is flat, fading to nothing at its
-    edges. Float32; RESULT unchanged where the photo is not flat, and a colour map of the photo nearly so."""
+    connected area at least half flat is one area. In each, RESULT's low frequencies (Oklab, TONE_SIGMA, averaged
+    over the area's own flat pixels, so neither an edge's other side nor a neighbouring area leaks in:
+    ``_area_lows``) are fitted by least squares as an affine function of the photo's own low-frequency colour: a
+    colour map of that area. The photo's colour is taken as encoded (sRGB values), not in Oklab, whose cube root
+    makes a one-level step in a black backdrop (0 to 1 of 255) as large as a sky's whole gradient: the fit would
+    read the backdrop's noise as colour and keep a glow that follows it. The residual, what the photo's colour
+    does not explain, is subtracted: in full where the photo is flat, fading to nothing at its edges. Float32;
+    RESULT unchanged where the photo is not flat, and a colour map of the photo nearly so."""
     g = luminance(photo)
     mu = ndimage.gaussian_filter(g, FLAT_SIGMA)
     spread = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, FLAT_SIGMA) - mu**2, 0.0, None))
@@ -107,15 +137,9 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     if n == 0:
         return result
     s = TONE_SIGMA * max(photo.shape[:2])
-    norm = np.maximum(ndimage.gaussian_filter(flat, s), 1e-3)[..., None]
-
-    def low(x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = ndimage.gaussian_filter(x * flat[..., None], (s, s, 0)) / norm
-        return out
-
     res_lab = rgb_to_oklab(result)
-    y = low(res_lab)  # (H, W, 3)
-    x = np.concatenate([low(rgb_to_oklab(photo)), np.ones(photo.shape[:2] + (1,))], -1)  # (H, W, 4)
+    y = _area_lows(res_lab, areas, n, flat, s)  # (H, W, 3)
+    x = np.concatenate([_area_lows(np.asarray(photo, np.float64), areas, n, flat, s), np.ones(areas.shape + (1,))], -1)
     weight = _ramp(flat, 0.5, 1.0)
     idx = np.arange(1, n + 1)
     # each area's weighted normal equations, from sums of products by area label: (n, 4, 4) and (n, 4, 3)

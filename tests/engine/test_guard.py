@@ -139,3 +139,30 @@ def test_a_smudge_in_a_flat_sky_goes_and_the_skys_tone_stays() -> None:
     assert dip(luminance(unevened)) - dip(clean) > 0.02
     share = best_share(photo, guide, smudged)[..., None]
     assert np.abs(unevened - np.clip(guide + share * (smudged - guide), 0, 1)).max() < 1e-5
+
+
+def test_a_flat_area_takes_in_no_colour_of_its_neighbours() -> None:
+    """A black backdrop with two grey objects that the per-region look maps to different colours (a bottle's pink
+    cap and its blue glass, cross pair 16_37): each area's low frequencies are its own, so best's look, a colour
+    map of each area, passes untouched. Averaged across the edges, the backdrop's fit would read the neighbours'
+    colours and leave a glow of several levels around them."""
+    from photostyle.engine.guard import even_flat_areas
+
+    h, w = 240, 320
+    a, b = np.zeros((h, w)), np.zeros((h, w))
+    a[60:140, 60:130], b[60:140, 190:260] = 1.0, 1.0
+    a, b = ndimage.gaussian_filter(a, 0.7), ndimage.gaussian_filter(b, 0.7)
+    backdrop = 1 - a - b
+    noise = np.random.default_rng(0).integers(0, 2, (h, w, 1)) / 255  # a black backdrop's levels 0 and 1
+    photo = np.repeat((0.004 + noise) * backdrop[..., None] + 0.7 * (a + b)[..., None], 3, -1)
+    looks = [np.array(c) for c in ([0.30, 0.33, 0.39], [0.95, 0.55, 0.65], [0.5, 0.8, 0.95])]
+    best = sum(m[..., None] * c for m, c in zip((backdrop, a, b), looks, strict=True))
+    out = even_flat_areas(photo.astype(np.float32), best.astype(np.float32))
+    assert np.abs(out - best).max() * 255 < 0.5
+    # and the same look with a smudge across the backdrop loses the smudge, as in the sky above
+    objects = (a + b) > 0.5
+    yy, xx = np.mgrid[:h, :w]
+    smudge = 0.05 * np.exp(-(((yy - 200) / 25) ** 2 + ((xx - 160) / 40) ** 2))
+    out = even_flat_areas(photo.astype(np.float32), (best - smudge[..., None] * backdrop[..., None]).astype(np.float32))
+    clear = ~ndimage.binary_dilation(objects, iterations=4)
+    assert np.abs(out - best)[clear].max() < 0.25 * smudge.max()
