@@ -22,9 +22,9 @@ to correlate with, and a smudge fainter than TONE[0] is still a smudge where not
 transform of a flat area is a function of its colours, so whatever varies across it at the scale of blotches
 (TONE_SIGMA) and is no colour map of it, a dark smoke around a tower against an overcast sky, a glow around a
 bottle on black, is taken out (``even_flat_areas``; each area read from its own pixels, so a neighbour's colour
-does not leak in across a thin edge). The area keeps best's overall tone, and the photo's
-grain and best's finer detail are left as they are; a colour best varies across the area unlike the photo goes too
-(DPST pair 13's crimson clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md).
+does not leak in across a thin edge). The area keeps best's overall tone, and the photo's grain and best's finer
+detail are left as they are; a colour best varies across the area unlike the photo goes too (DPST pair 13's crimson
+clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
@@ -138,8 +138,10 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
         return result
     s = TONE_SIGMA * max(photo.shape[:2])
     res_lab = rgb_to_oklab(result)
-    y = _area_lows(res_lab, areas, n, flat, s)  # (H, W, 3)
-    x = np.concatenate([_area_lows(np.asarray(photo, np.float64), areas, n, flat, s), np.ones(areas.shape + (1,))], -1)
+    # the result's and the photo's low frequencies in one pass over the areas (channels are filtered apart)
+    lows = _area_lows(np.concatenate([res_lab, np.asarray(photo, np.float64)], -1), areas, n, flat, s)
+    y = lows[..., :3]  # (H, W, 3)
+    x = np.concatenate([lows[..., 3:], np.ones(areas.shape + (1,))], -1)  # (H, W, 4)
     weight = _ramp(flat, 0.5, 1.0)
     idx = np.arange(1, n + 1)
     # each area's weighted normal equations, from sums of products by area label: (n, 4, 4) and (n, 4, 3)
