@@ -7,7 +7,8 @@ transfer (CIELAB mean and spread of the whole image) measured in the same run.
 
 Writes the outputs to out/bench/cross/<mode>/{i}_{j}.png, the scores of ../shared/metrics/score.py --cross, the
 time per pair, and ``added_structure`` (below); a report bench/reports/cross-pairs-<date>.md and a contact sheet
-bench/reports/cross-pairs-<date>.jpg (photo | reference | Reinhard | preview | best, one pair a row).
+bench/reports/cross-pairs-<date>.jpg (photo | reference | Reinhard | preview | best, one pair a row); ``--name``
+for another name than cross-pairs.
 
 ``added_structure`` sees structure the photo does not have. Each result is explained, in every 15x15 window, by the
 best affine function of the photo's colours (the guided filter's regression, eps 1e-3, at 512 px); what is left,
@@ -224,6 +225,7 @@ def main() -> int:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--pairs", help="keys to run (e.g. 1_22,s1); default all")
     ap.add_argument("--no-run", action="store_true", help="score and report the outputs already written")
+    ap.add_argument("--name", default="cross-pairs", help="the report's and the sheet's name, before the date")
     a = ap.parse_args()
     modes = [m for m in a.modes.split(",") if m]
     todo = pairs()
@@ -255,7 +257,7 @@ def main() -> int:
                 photo = read_image(p).pixels
                 scores[m][k]["added_structure"] = added_structure(photo, read_image(OUT / m / f"{k}.png").pixels)
     (OUT / "scores.json").write_text(json.dumps(scores, indent=1))
-    sheet = report_path("cross-pairs").with_suffix(".jpg")
+    sheet = report_path(a.name).with_suffix(".jpg")
     contact_sheet(keys, todo, modes, sheet)
     lines = [
         "# The real use: unrelated photo and reference, automatic masks",
@@ -280,7 +282,7 @@ def main() -> int:
             row = scores[m].get(k, {})
             vals = " | ".join(fmt(row.get(x)) for x in METRICS)
             lines.append(f"| {k} | {m} | {vals} | {fmt(times[m].get(k), 3)} |")
-    path = report_path("cross-pairs")
+    path = report_path(a.name)
     path.write_text("\n".join(lines) + "\n")
     print(path)
     return 0

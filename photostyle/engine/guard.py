@@ -24,7 +24,11 @@ transform of a flat area is a function of its colours, so whatever varies across
 bottle on black, is taken out (``even_flat_areas``; each area read from its own pixels, so a neighbour's colour
 does not leak in across a thin edge). The area keeps best's overall tone, and the photo's grain and best's finer
 detail are left as they are; a colour best varies across the area unlike the photo goes too (DPST pair 13's crimson
-clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md).
+clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md). Where the photo is still (within its own
+area it varies by under STILL over a few px, and sits within STILL_OFF of the area's low frequencies: a studio
+backdrop, the middle of a clear sky), a colour map of it has no finer detail either, so best's detail finer than
+the blotches goes as well: faint waves and halos of a level or two, which 8-bit output turns into contour lines
+(bench/reports/guard-stages-still-2026-12-05.md).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
@@ -47,6 +51,9 @@ TONE = (0.08, 0.20)  # Oklab distance (L in [0, 1]); about CIELAB 8 and 20
 TONE_SIGMA = 0.02
 FLAT = (0.01, 0.03)  # the photo's local luminance spread (FLAT_SIGMA px windows): flat below, not flat above
 FLAT_SIGMA = 1.0
+STILL = (0.5 / 255, 1.5 / 255)  # the photo's spread over STILL_SIGMA px (its flat pixels only): still below
+STILL_SIGMA = 3.0
+STILL_OFF = (1.0 / 255, 2.0 / 255)  # and how far from its area's low frequencies a still pixel may be
 REGION_SHARE = (0.70, 0.90)  # a region's mean share: below, all of it the closed-form look; above, pixels decide
 _C3 = 0.03**2 / 2  # SSIM's structure constant for [0, 1] luminance
 
@@ -90,6 +97,16 @@ def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return cap
 
 
+def _spread(g: np.ndarray, sigma: float, weight: np.ndarray | None = None) -> np.ndarray:
+    """G's local standard deviation over Gaussian windows of SIGMA px; with WEIGHT, over the weighted pixels only."""
+    if weight is None:
+        mu = ndimage.gaussian_filter(g, sigma)
+        return np.sqrt(np.clip(ndimage.gaussian_filter(g * g, sigma) - mu**2, 0.0, None))
+    norm = np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-6)
+    mu = ndimage.gaussian_filter(weight * g, sigma) / norm
+    return np.sqrt(np.clip(ndimage.gaussian_filter(weight * g * g, sigma) / norm - mu**2, 0.0, None))
+
+
 def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma: float) -> np.ndarray:
     """V's (H, W, C) low frequencies in each of the N labelled AREAS, from that area's own pixels only.
 
@@ -126,12 +143,14 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     colour map of that area. The photo's colour is taken as encoded (sRGB values), not in Oklab, whose cube root
     makes a one-level step in a black backdrop (0 to 1 of 255) as large as a sky's whole gradient: the fit would
     read the backdrop's noise as colour and keep a glow that follows it. The residual, what the photo's colour
-    does not explain, is subtracted: in full where the photo is flat, fading to nothing at its edges. Float32;
-    RESULT unchanged where the photo is not flat, and a colour map of the photo nearly so."""
+    does not explain, is subtracted: in full where the photo is flat, fading to nothing at its edges. Where the
+    photo is also still (its spread over STILL_SIGMA px, from its area's pixels only, below STILL, and each channel
+    within STILL_OFF of the area's low frequencies, so a gradient's pixels, which its low frequencies miss, are
+    not), RESULT's variation finer than TONE_SIGMA is subtracted too: what is left there is the fitted colour map
+    of the photo's low frequencies. Float32; RESULT unchanged where the photo is not flat, and a colour map of the
+    photo nearly so."""
     g = luminance(photo)
-    mu = ndimage.gaussian_filter(g, FLAT_SIGMA)
-    spread = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, FLAT_SIGMA) - mu**2, 0.0, None))
-    flat = 1.0 - _ramp(spread, *FLAT)
+    flat = 1.0 - _ramp(_spread(g, FLAT_SIGMA), *FLAT)
     areas, n = ndimage.label(flat > 0.5)
     result = np.asarray(result, np.float32)
     if n == 0:
@@ -153,8 +172,12 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     coef = np.concatenate([np.zeros((1, 4, 3)), np.linalg.solve(xtx + ridge, xty)])
     on = weight > 0
     residual = y[on] - np.einsum("ni,nic->nc", x[on], coef[areas[on]])
+    # where the photo is still, best's variation finer than the low frequencies goes too (the fitted map is left)
+    still = (1.0 - _ramp(_spread(g, STILL_SIGMA, weight), *STILL))[on] * weight[on]
+    off_low = np.abs(np.asarray(photo, np.float64)[on] - lows[on][:, 3:]).max(-1)
+    still *= 1.0 - _ramp(off_low, *STILL_OFF)
     out = result.copy()
-    out[on] = oklab_to_rgb(res_lab[on] - weight[on, None] * residual).astype(np.float32)
+    out[on] = oklab_to_rgb(res_lab[on] - weight[on, None] * residual - still[:, None] * (res_lab[on] - y[on]))
     return out
 
 

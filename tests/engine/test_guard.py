@@ -166,3 +166,32 @@ def test_a_flat_area_takes_in_no_colour_of_its_neighbours() -> None:
     out = even_flat_areas(photo.astype(np.float32), (best - smudge[..., None] * backdrop[..., None]).astype(np.float32))
     clear = ~ndimage.binary_dilation(objects, iterations=4)
     assert np.abs(out - best)[clear].max() < 0.25 * smudge.max()
+
+
+def test_where_the_photo_is_still_best_keeps_no_finer_detail_of_its_own() -> None:
+    """Parts of the astronaut's backdrop at 300 px are still: they vary by under half a level over a few px. A
+    colour map of them has no detail finer than their low frequencies either, so best's faint ripple there (a level
+    and a half, as a halo's edge or the optimiser's waves, which 8-bit output draws as contour lines: cross pair
+    16_37's black backdrop) goes; the same ripple where the photo has detail stays, and the colour map passes."""
+    from photostyle.engine.guard import even_flat_areas
+
+    photo = small("astronaut.png", 300)
+    _, best = _looks(photo)
+    h, w = photo.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    ripple = (1.5 / 255) * np.sin(2 * np.pi * (xx + 0.5 * yy) / 6.0)
+    rippled = np.clip(best + ripple[..., None], 0, 1).astype(np.float32)
+    g = luminance(photo)
+    spread = lambda s: np.sqrt(np.clip(ndimage.gaussian_filter(g * g, s) - ndimage.gaussian_filter(g, s) ** 2, 0, None))  # noqa: E731
+    still = ndimage.binary_erosion((spread(3.0) < 0.5 / 255) & (spread(1.0) < 0.005), iterations=2)
+    assert still.sum() > 2000
+
+    out = even_flat_areas(photo, rippled)
+    plain = even_flat_areas(photo, best)
+    # the ripple is gone from the still backdrop: what is left of it is under a tenth of a level
+    left = luminance(out) - luminance(plain)
+    assert np.abs(ripple[still]).mean() * 255 > 0.9 and np.abs(left[still]).mean() * 255 < 0.1
+    # where the photo has detail, not a bit changes
+    assert np.array_equal(out[spread(1.0) > 0.03], rippled[spread(1.0) > 0.03])
+    # the colour map alone passes the still backdrop within half a level
+    assert np.abs(plain - best)[still].max() * 255 < 0.5
