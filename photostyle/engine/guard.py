@@ -28,7 +28,7 @@ clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md). Where the 
 area it varies by under STILL over a few px, and sits within STILL_OFF of the area's low frequencies: a studio
 backdrop, the middle of a clear sky), a colour map of it has no finer detail either, so best's detail finer than
 the blotches goes as well: faint waves and halos of a level or two, which 8-bit output turns into contour lines
-(bench/reports/guard-stages-still-2026-12-05.md).
+(bench/reports/cross-pairs-still-2026-12-05.md: cross pair 16_37's black backdrop).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
