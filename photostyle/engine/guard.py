@@ -44,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from photostyle.imaging.colourspaces import luminance, oklab_to_rgb, rgb_to_oklab
+from photostyle.imaging.filters import local_spread
 
 STRUCTURE = (0.80, 0.95)
 STRUCTURE_SIGMAS = (1.5, 4.0)
@@ -97,16 +98,6 @@ def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return cap
 
 
-def _spread(g: np.ndarray, sigma: float, weight: np.ndarray | None = None) -> np.ndarray:
-    """G's local standard deviation over Gaussian windows of SIGMA px; with WEIGHT, over the weighted pixels only."""
-    if weight is None:
-        mu = ndimage.gaussian_filter(g, sigma)
-        return np.sqrt(np.clip(ndimage.gaussian_filter(g * g, sigma) - mu**2, 0.0, None))
-    norm = np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-6)
-    mu = ndimage.gaussian_filter(weight * g, sigma) / norm
-    return np.sqrt(np.clip(ndimage.gaussian_filter(weight * g * g, sigma) / norm - mu**2, 0.0, None))
-
-
 def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma: float) -> np.ndarray:
     """V's (H, W, C) low frequencies in each of the N labelled AREAS, from that area's own pixels only.
 
@@ -150,15 +141,16 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     of the photo's low frequencies. Float32; RESULT unchanged where the photo is not flat, and a colour map of the
     photo nearly so."""
     g = luminance(photo)
-    flat = 1.0 - _ramp(_spread(g, FLAT_SIGMA), *FLAT)
+    flat = 1.0 - _ramp(local_spread(g, FLAT_SIGMA), *FLAT)
     areas, n = ndimage.label(flat > 0.5)
     result = np.asarray(result, np.float32)
     if n == 0:
         return result
     s = TONE_SIGMA * max(photo.shape[:2])
     res_lab = rgb_to_oklab(result)
+    colour = np.asarray(photo, np.float64)  # the photo's colour as encoded
     # the result's and the photo's low frequencies in one pass over the areas (channels are filtered apart)
-    lows = _area_lows(np.concatenate([res_lab, np.asarray(photo, np.float64)], -1), areas, n, flat, s)
+    lows = _area_lows(np.concatenate([res_lab, colour], -1), areas, n, flat, s)
     y = lows[..., :3]  # (H, W, 3)
     x = np.concatenate([lows[..., 3:], np.ones(areas.shape + (1,))], -1)  # (H, W, 4)
     weight = _ramp(flat, 0.5, 1.0)
@@ -173,8 +165,8 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     on = weight > 0
     residual = y[on] - np.einsum("ni,nic->nc", x[on], coef[areas[on]])
     # where the photo is still, best's variation finer than the low frequencies goes too (the fitted map is left)
-    still = (1.0 - _ramp(_spread(g, STILL_SIGMA, weight), *STILL))[on] * weight[on]
-    off_low = np.abs(np.asarray(photo, np.float64)[on] - lows[on][:, 3:]).max(-1)
+    still = (1.0 - _ramp(local_spread(g, STILL_SIGMA, weight), *STILL))[on] * weight[on]
+    off_low = np.abs(colour[on] - lows[on][:, 3:]).max(-1)
     still *= 1.0 - _ramp(off_low, *STILL_OFF)
     out = result.copy()
     out[on] = oklab_to_rgb(res_lab[on] - weight[on, None] * residual - still[:, None] * (res_lab[on] - y[on]))

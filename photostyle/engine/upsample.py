@@ -16,7 +16,7 @@ import torch
 from scipy import ndimage
 
 from photostyle.imaging.colourspaces import RGB_TO_YIQ, lab_to_rgb, rgb_to_lab
-from photostyle.imaging.filters import box_mean_array, fit_affine
+from photostyle.imaging.filters import box_mean_array, fit_affine, local_spread
 
 
 @functools.cache
@@ -223,8 +223,7 @@ def keep_grain(photo: np.ndarray, image: np.ndarray, rows: int = 512) -> np.ndar
         lo, hi = max(0, top - _HALO), min(height, top + rows + _HALO)
         p = np.asarray(photo[lo:hi], np.float32)
         grey = p @ RGB_TO_YIQ[0].astype(np.float32)  # luminance, in float32
-        mean = ndimage.gaussian_filter(grey, 2.0)
-        spread = np.sqrt(np.clip(ndimage.gaussian_filter(grey * grey, 2.0) - mean * mean, 0.0, None))
+        spread = local_spread(grey, 2.0)
         weight = np.clip((SMOOTH[1] - spread) / (SMOOTH[1] - SMOOTH[0]), 0.0, 1.0)
         if not weight[top - lo : top - lo + rows].any():
             continue

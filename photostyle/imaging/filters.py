@@ -1,4 +1,4 @@
-"""Box means and the colour guided filter (He, Sun and Tang 2013), each written once.
+"""Box means, the local spread and the colour guided filter (He, Sun and Tang 2013), each written once.
 
 Two implementations of the box mean exist because their callers work on different containers: ``box_mean`` on
 torch tensors (N, C, H, W) with replicated edges (the engine and the upsampling, float32), ``box_mean_array`` on
@@ -30,6 +30,19 @@ def box_mean_array(x: np.ndarray, r: int) -> np.ndarray:
     """Mean over (2r+1)^2 windows (edges reflected) of a (H, W) or (H, W, C) array."""
     size = (2 * r + 1, 2 * r + 1) + (1,) * (x.ndim - 2)
     return ndimage.uniform_filter(x, size=size, mode="reflect")
+
+
+def local_spread(g: np.ndarray, sigma: float, weight: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) G's local standard deviation over Gaussian windows of SIGMA px (edges reflected); with WEIGHT (H, W),
+    over the weighted pixels only (a pixel of weight 0 does not count), in G's dtype."""
+    if weight is None:
+        mu = ndimage.gaussian_filter(g, sigma)
+        out: np.ndarray = np.sqrt(np.clip(ndimage.gaussian_filter(g * g, sigma) - mu**2, 0.0, None))
+        return out
+    norm = np.maximum(ndimage.gaussian_filter(weight, sigma), 1e-6)
+    mu = ndimage.gaussian_filter(weight * g, sigma) / norm
+    out = np.sqrt(np.clip(ndimage.gaussian_filter(weight * g * g, sigma) / norm - mu**2, 0.0, None))
+    return out
 
 
 def fit_affine(small_photo: np.ndarray, small_result: np.ndarray, radius: int = 2, eps: float = 1e-4) -> np.ndarray:

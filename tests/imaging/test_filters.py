@@ -16,6 +16,7 @@ from photostyle.imaging.filters import (
     fit_affine,
     guided_filter,
     kept_guided_filter,
+    local_spread,
 )
 from photostyle.imaging.resize import resize_longest
 
@@ -127,3 +128,24 @@ def test_the_fast_guided_filter_stays_close_to_the_exact_one() -> None:
     assert GuidedFilter(photo, 3, 1e-3, subsample=2).s == 1  # windows of radius 1.5 px: the exact filter
     assert kept_guided_filter(photo, 8, 1e-3, 2) is not kept_guided_filter(photo, 8, 1e-3)
     np.testing.assert_array_equal(kept_guided_filter(photo, 8, 1e-3, 2)(step), fast)
+
+
+def test_the_local_spread_is_a_windowed_standard_deviation_and_a_weight_leaves_pixels_out(photo: np.ndarray) -> None:
+    """Unweighted, a Gaussian-windowed standard deviation (checked against the weighted sum at one pixel); with a
+    weight of 0 beyond a step, the step's other side does not count: a flat side next to an edge reads as flat."""
+    from scipy import ndimage
+
+    g = photo.mean(-1).astype(np.float64)
+    spread = local_spread(g, 2.0)
+    y, x = g.shape[0] // 2, g.shape[1] // 2
+    impulse = np.zeros_like(g)
+    impulse[y, x] = 1.0
+    w = ndimage.gaussian_filter(impulse, 2.0)  # the window around (y, x), as the filter weighs it
+    mu = (w * g).sum() / w.sum()
+    assert spread[y, x] == pytest.approx(np.sqrt((w * (g - mu) ** 2).sum() / w.sum()), rel=1e-6)
+
+    step = np.zeros((40, 40))
+    step[:, 20:] = 1.0
+    assert local_spread(step, 3.0)[:, 18].min() > 0.3  # the edge is seen from 2 px away
+    left = (np.arange(40) < 20).astype(float)[None, :].repeat(40, 0)
+    assert local_spread(step, 3.0, left)[:, :20].max() < 1e-6  # not when the other side weighs nothing
