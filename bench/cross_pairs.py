@@ -119,7 +119,7 @@ def score_all(mode: str, keys: list[str], todo: list[tuple[str, Path, Path]]) ->
     rows: dict[str, dict] = {}
     cross = [k for k in keys if not k.startswith("s")]
     samples = [k for k in keys if k.startswith("s")]
-    jobs = []
+    jobs: list[tuple[Path, str, Path, int | None]] = []
     if cross:
         subset = OUT / "cross-pairs.txt"
         subset.write_text("".join(k.replace("_", " ") + "\n" for k in cross))
