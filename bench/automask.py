@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,7 +25,19 @@ import numpy as np
 
 from photostyle.settings import QUALITY_PRESETS
 
-from .common import DPST_DEV, METRICS, ROOT, SHARED, fmt, git_commit, machine, median, pair_ids, report_path, score
+from .common import (
+    DPST_DEV,
+    METRICS,
+    ROOT,
+    fmt,
+    git_commit,
+    machine,
+    median,
+    pair_ids,
+    report_path,
+    score,
+    shared_metrics,
+)
 
 IOU_TARGET = 0.5  # median area-weighted best-match IoU of the automatic photo masks
 SWD_TARGET = 0.15  # median color_swd with automatic masks within 15 % of the same run with hand masks
@@ -36,13 +47,10 @@ def hand_labels(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A hand mask as score.py reads it (nearest resize to SIZE, DPST palette, -1 for other colours)."""
     from PIL import Image
 
-    sys.path.insert(0, str(SHARED / "metrics"))
-    import photoreal_metrics as M  # noqa: PLC0415 - the shared metrics are not a package
-
     im = Image.open(path).convert("RGB")
     if im.size != size:
         im = im.resize(size, Image.NEAREST)
-    return M.labels_from_dpst_mask(np.asarray(im))
+    return shared_metrics().labels_from_dpst_mask(np.asarray(im))
 
 
 def best_match_iou(auto: np.ndarray, hand: np.ndarray) -> float:

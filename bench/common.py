@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -39,6 +40,17 @@ def machine() -> str:
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     versions = f"Python {platform.python_version()}, torch {torch.__version__}"
     return f"{platform.node()}: {os.cpu_count()} x {cpu}{mem}{gpu}; {versions}"
+
+
+def shared_metrics() -> ModuleType:
+    """../shared/metrics/photoreal_metrics.py (the metrics score.py computes) as a module: it is not a package, so
+    its folder goes on sys.path, once."""
+    folder = str(SHARED / "metrics")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import photoreal_metrics  # noqa: PLC0415 - the shared metrics are not a package
+
+    return photoreal_metrics
 
 
 def git_commit() -> str:
