@@ -40,6 +40,8 @@ feathered along the photo's edges, so the switch follows them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage
 
@@ -124,7 +126,33 @@ def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma
     return out
 
 
-def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
+class FlatAreas(NamedTuple):
+    """The photo's flat areas as ``even_flat_areas`` and ``keep_photograph`` read them (``flat_areas``)."""
+
+    flat: np.ndarray  # (H, W): 1 flat (luminance spread under FLAT[0]) .. 0 not flat (above FLAT[1])
+    areas: np.ndarray  # (H, W) int: each connected area at least half flat, labelled 1..n; 0 elsewhere
+    n: int
+    weight: np.ndarray  # (H, W): how fully each pixel is its area's (flat 0.5 -> 0, 1 -> 1)
+    lows: np.ndarray  # (H, W, 3) float64: the photo's colour as encoded, low frequencies (TONE_SIGMA) by area
+    still: np.ndarray  # (H, W): 1 where the photo is still (see even_flat_areas), 0 where not
+
+
+def flat_areas(photo: np.ndarray) -> FlatAreas:
+    """PHOTO's flat areas, their weights, low frequencies and still pixels (see ``even_flat_areas``)."""
+    g = luminance(photo)
+    flat = 1.0 - _ramp(local_spread(g, FLAT_SIGMA), *FLAT)
+    areas, n = ndimage.label(flat > 0.5)
+    weight = _ramp(flat, 0.5, 1.0)
+    if n == 0:
+        return FlatAreas(flat, areas, 0, weight, np.zeros(photo.shape), np.zeros(areas.shape))
+    colour = np.asarray(photo, np.float64)
+    lows = _area_lows(colour, areas, n, flat, TONE_SIGMA * max(photo.shape[:2]))
+    still = (1.0 - _ramp(local_spread(g, STILL_SIGMA, weight), *STILL)) * weight
+    still *= 1.0 - _ramp(np.abs(colour - lows).max(-1), *STILL_OFF)
+    return FlatAreas(flat, areas, n, weight, lows, still)
+
+
+def even_flat_areas(photo: np.ndarray, result: np.ndarray, areas: FlatAreas | None = None) -> np.ndarray:
     """RESULT with what varies across each of PHOTO's flat areas, and is no colour map of them, taken out.
 
     Flat: the photo's luminance spread over FLAT_SIGMA px windows, from 1 below FLAT[0] to 0 above FLAT[1]; each
@@ -139,35 +167,27 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray) -> np.ndarray:
     within STILL_OFF of the area's low frequencies, so a gradient's pixels, which its low frequencies miss, are
     not), RESULT's variation finer than TONE_SIGMA is subtracted too: what is left there is the fitted colour map
     of the photo's low frequencies. Float32; RESULT unchanged where the photo is not flat, and a colour map of the
-    photo nearly so."""
-    g = luminance(photo)
-    flat = 1.0 - _ramp(local_spread(g, FLAT_SIGMA), *FLAT)
-    areas, n = ndimage.label(flat > 0.5)
+    photo nearly so. AREAS: ``flat_areas(photo)`` when already made."""
+    fa = flat_areas(photo) if areas is None else areas
     result = np.asarray(result, np.float32)
-    if n == 0:
+    if fa.n == 0:
         return result
-    s = TONE_SIGMA * max(photo.shape[:2])
     res_lab = rgb_to_oklab(result)
-    colour = np.asarray(photo, np.float64)  # the photo's colour as encoded
-    # the result's and the photo's low frequencies in one pass over the areas (channels are filtered apart)
-    lows = _area_lows(np.concatenate([res_lab, colour], -1), areas, n, flat, s)
-    y = lows[..., :3]  # (H, W, 3)
-    x = np.concatenate([lows[..., 3:], np.ones(areas.shape + (1,))], -1)  # (H, W, 4)
-    weight = _ramp(flat, 0.5, 1.0)
-    idx = np.arange(1, n + 1)
+    y = _area_lows(res_lab, fa.areas, fa.n, fa.flat, TONE_SIGMA * max(photo.shape[:2]))  # (H, W, 3)
+    x = np.concatenate([fa.lows, np.ones(fa.areas.shape + (1,))], -1)  # (H, W, 4)
+    weight, labels = fa.weight, fa.areas
+    idx = np.arange(1, fa.n + 1)
     # each area's weighted normal equations, from sums of products by area label: (n, 4, 4) and (n, 4, 3)
-    xtx = np.array([[ndimage.sum(weight * x[..., i] * x[..., j], areas, idx) for j in range(4)] for i in range(4)])
-    xty = np.array([[ndimage.sum(weight * x[..., i] * y[..., c], areas, idx) for c in range(3)] for i in range(4)])
+    xtx = np.array([[ndimage.sum(weight * x[..., i] * x[..., j], labels, idx) for j in range(4)] for i in range(4)])
+    xty = np.array([[ndimage.sum(weight * x[..., i] * y[..., c], labels, idx) for c in range(3)] for i in range(4)])
     xtx, xty = np.moveaxis(xtx, -1, 0), np.moveaxis(xty, -1, 0)
     # a tiny ridge on the colour terms: an area of one colour is fitted by its mean
     ridge = 1e-6 * np.maximum(xtx[:, 3, 3], 1e-9)[:, None, None] * np.diag([1.0, 1.0, 1.0, 1e-3])
     coef = np.concatenate([np.zeros((1, 4, 3)), np.linalg.solve(xtx + ridge, xty)])
     on = weight > 0
-    residual = y[on] - np.einsum("ni,nic->nc", x[on], coef[areas[on]])
+    residual = y[on] - np.einsum("ni,nic->nc", x[on], coef[labels[on]])
     # where the photo is still, best's variation finer than the low frequencies goes too (the fitted map is left)
-    still = (1.0 - _ramp(local_spread(g, STILL_SIGMA, weight), *STILL))[on] * weight[on]
-    off_low = np.abs(colour[on] - lows[on][:, 3:]).max(-1)
-    still *= 1.0 - _ramp(off_low, *STILL_OFF)
+    still = fa.still[on]
     out = result.copy()
     out[on] = oklab_to_rgb(res_lab[on] - weight[on, None] * residual - still[:, None] * (res_lab[on] - y[on]))
     return out
