@@ -28,7 +28,11 @@ clouds dull to purple: bench/reports/guard-flat-areas-2026-12-05.md). Where the 
 area it varies by under STILL over a few px, and sits within STILL_OFF of the area's low frequencies: a studio
 backdrop, the middle of a clear sky), a colour map of it has no finer detail either, so best's detail finer than
 the blotches goes as well: faint waves and halos of a level or two, which 8-bit output turns into contour lines
-(bench/reports/cross-pairs-still-2026-12-05.md: cross pair 16_37's black backdrop).
+(bench/reports/cross-pairs-still-2026-12-05.md: cross pair 16_37's black backdrop). And a still area takes one
+share throughout (``still_share``: the area's mean over its still pixels): where the checks hand an object beside
+it to the closed-form look, a share that falls across the backdrop would blend its two looks into a glow of several
+levels round the object, as smooth as the photo is flat, and drawn in contour lines by 8-bit output
+(bench/reports/guard-still-share-2026-12-06.md).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
@@ -54,9 +58,9 @@ TONE = (0.08, 0.20)  # Oklab distance (L in [0, 1]); about CIELAB 8 and 20
 TONE_SIGMA = 0.02
 FLAT = (0.01, 0.03)  # the photo's local luminance spread (FLAT_SIGMA px windows): flat below, not flat above
 FLAT_SIGMA = 1.0
-STILL = (0.5 / 255, 1.5 / 255)  # the photo's spread over STILL_SIGMA px (its flat pixels only): still below
+STILL = (1.0 / 255, 2.5 / 255)  # the photo's spread over STILL_SIGMA px (its flat pixels only): still below
 STILL_SIGMA = 3.0
-STILL_OFF = (1.0 / 255, 2.0 / 255)  # and how far from its area's low frequencies a still pixel may be
+STILL_OFF = (2.0 / 255, 4.0 / 255)  # and how far from its area's low frequencies a still pixel may be
 REGION_SHARE = (0.70, 0.90)  # a region's mean share: below, all of it the closed-form look; above, pixels decide
 _C3 = 0.03**2 / 2  # SSIM's structure constant for [0, 1] luminance
 
@@ -127,7 +131,7 @@ def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma
 
 
 class FlatAreas(NamedTuple):
-    """The photo's flat areas as ``even_flat_areas`` and ``keep_photograph`` read them (``flat_areas``)."""
+    """The photo's flat areas as ``even_flat_areas`` and ``keep_photograph`` read them (``photo_flat_areas``)."""
 
     flat: np.ndarray  # (H, W): 1 flat (luminance spread under FLAT[0]) .. 0 not flat (above FLAT[1])
     areas: np.ndarray  # (H, W) int: each connected area at least half flat, labelled 1..n; 0 elsewhere
@@ -137,7 +141,7 @@ class FlatAreas(NamedTuple):
     still: np.ndarray  # (H, W): 1 where the photo is still (see even_flat_areas), 0 where not
 
 
-def flat_areas(photo: np.ndarray) -> FlatAreas:
+def photo_flat_areas(photo: np.ndarray) -> FlatAreas:
     """PHOTO's flat areas, their weights, low frequencies and still pixels (see ``even_flat_areas``)."""
     g = luminance(photo)
     flat = 1.0 - _ramp(local_spread(g, FLAT_SIGMA), *FLAT)
@@ -167,8 +171,8 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray, areas: FlatAreas | No
     within STILL_OFF of the area's low frequencies, so a gradient's pixels, which its low frequencies miss, are
     not), RESULT's variation finer than TONE_SIGMA is subtracted too: what is left there is the fitted colour map
     of the photo's low frequencies. Float32; RESULT unchanged where the photo is not flat, and a colour map of the
-    photo nearly so. AREAS: ``flat_areas(photo)`` when already made."""
-    fa = flat_areas(photo) if areas is None else areas
+    photo nearly so. AREAS: ``photo_flat_areas(photo)`` when already made."""
+    fa = photo_flat_areas(photo) if areas is None else areas
     result = np.asarray(result, np.float32)
     if fa.n == 0:
         return result
@@ -193,6 +197,19 @@ def even_flat_areas(photo: np.ndarray, result: np.ndarray, areas: FlatAreas | No
     return out
 
 
+def still_share(share: np.ndarray, areas: FlatAreas) -> np.ndarray:
+    """SHARE (H, W) made one value across each flat area's still pixels: the area's mean over them, in full where the
+    photo is still and fading with it. Best's look and the closed-form look blended in proportions that vary across
+    a still area (a studio backdrop, the black inside a bottle) are a glow or a band the photo does not have."""
+    if areas.n == 0:
+        return share
+    idx = np.arange(1, areas.n + 1)
+    total = np.maximum(ndimage.sum(areas.still, areas.areas, idx), 1e-12)
+    mean = ndimage.sum(areas.still * share, areas.areas, idx) / total
+    out: np.ndarray = share + areas.still * (np.concatenate([[0.0], mean])[areas.areas] - share)
+    return out
+
+
 def keep_photograph(
     photo: np.ndarray,
     guide: np.ndarray,
@@ -207,11 +224,14 @@ def keep_photograph(
     the region rule; FLAT_AREAS False skips ``even_flat_areas`` (what each stage costs: bench/guard_stages.py).
     Returns the image and the share of RESULT kept (its mean).
     """
-    if flat_areas:
-        result = even_flat_areas(photo, result)
+    fa = photo_flat_areas(photo) if flat_areas else None
+    if fa is not None:
+        result = even_flat_areas(photo, result, fa)
     share = best_share(photo, guide, result)
     if regions is not None and len(regions):
         share = np.minimum(share, region_cap(share, regions))
+    if fa is not None:
+        share = still_share(share, fa)
     guide = np.asarray(guide, np.float64)
     out = guide + share[..., None] * (np.asarray(result, np.float64) - guide)
     return np.clip(out, 0.0, 1.0).astype(np.float32), float(share.mean())
