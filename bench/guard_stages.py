@@ -11,7 +11,8 @@ the rows differ by the guard alone and cost seconds, not the optimiser's minute:
 
     refit    the optimiser's refitted result, no guard (what Settings(guard=False) gives)
     pixels   the pixel checks only (structure and tone)
-    flat     the pixel checks after the flat areas are evened (``even_flat_areas``)
+    flat     the pixel checks after the flat areas are evened, one share across each still area
+             (``even_flat_areas``, ``still_share``)
     region   the pixel checks and the region rule, no flat areas
     guard    all of it: the engine's own output (checked bit for bit against the first run's)
     guide    the closed-form look the guard falls back to
@@ -196,7 +197,8 @@ def main() -> int:
         "",
         f"- machine: {machine()}",
         f"- commit: {git_commit()}; best quality, automatic masks, defaults (`bench/guard_stages.py`)",
-        "- stages: refit (no guard), pixels (structure and tone checks), flat (pixels after `even_flat_areas`), "
+        "- stages: refit (no guard), pixels (structure and tone checks), flat (pixels after `even_flat_areas`, "
+        "`still_share`), "
         "region (pixels and the region rule), guard (all: the engine's output, checked bit for bit), guide "
         "(the closed-form look)",
         "",

@@ -32,14 +32,15 @@ the blotches goes as well: faint waves and halos of a level or two, which 8-bit 
 share throughout (``still_share``: the area's mean over its still pixels): where the checks hand an object beside
 it to the closed-form look, a share that falls across the backdrop would blend its two looks into a glow of several
 levels round the object, as smooth as the photo is flat, and drawn in contour lines by 8-bit output
-(bench/reports/guard-still-share-2026-12-06.md).
+(bench/reports/cross-pairs-stillshare-2026-12-06.md).
 
 And by region: a region (one of the automatic masks' photo regions) where the pixel checks had to take much of the
 closed-form look back is one where best painted, and the pixels the checks let through are the same painting's
 fainter parts (the rest of a band of cloud waving across fog, of a purple cast over a wheat field). Where the
 region's mean share is below REGION_SHARE[0] the whole region takes the closed-form look, above REGION_SHARE[1] the
 pixel checks alone decide, in between the region's share is capped in proportion. The regions' soft masks are
-feathered along the photo's edges, so the switch follows them.
+feathered along the photo's edges, so the switch follows them. A still area's one share is taken after this rule:
+where two regions share a still backdrop, it takes one share across both.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def keep_photograph(
     """RESULT where it stays a photograph of PHOTO, GUIDE (the closed-form look) where it does not.
 
     All three (H, W, 3) in [0, 1] at one size; REGIONS, optional (K, H, W) soft masks of the photo's regions, adds
-    the region rule; FLAT_AREAS False skips ``even_flat_areas`` (what each stage costs: bench/guard_stages.py).
+    the region rule; FLAT_AREAS False skips ``even_flat_areas`` and ``still_share`` (what each stage costs:
+    bench/guard_stages.py).
     Returns the image and the share of RESULT kept (its mean).
     """
     fa = photo_flat_areas(photo) if flat_areas else None
