@@ -105,6 +105,15 @@ def region_cap(share: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return cap
 
 
+def _area_means(v: np.ndarray, areas: np.ndarray, n: int, weight: np.ndarray) -> np.ndarray:
+    """(H, W, C): each of the N labelled AREAS filled with its WEIGHT-weighted mean of V (H, W, C); 0 outside."""
+    idx = np.arange(1, n + 1)
+    total = np.maximum(ndimage.sum(weight, areas, idx), 1e-12)
+    means = np.stack([ndimage.sum(weight * v[..., c], areas, idx) / total for c in range(v.shape[-1])], -1)
+    out: np.ndarray = np.concatenate([np.zeros((1, v.shape[-1])), means])[areas]
+    return out
+
+
 def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma: float) -> np.ndarray:
     """V's (H, W, C) low frequencies in each of the N labelled AREAS, from that area's own pixels only.
 
@@ -112,10 +121,7 @@ def _area_lows(v: np.ndarray, areas: np.ndarray, n: int, flat: np.ndarray, sigma
     an edge thinner than the Gaussian (a backdrop beside a bottle's cap), do not leak in. An area whose bounding box
     fits in 4 SIGMA (the Gaussian's reach) takes its weighted mean throughout: it is one blotch at this scale.
     Float64; 0 outside the areas."""
-    idx = np.arange(1, n + 1)
-    total = np.maximum(ndimage.sum(flat, areas, idx), 1e-12)
-    means = np.stack([ndimage.sum(flat * v[..., c], areas, idx) / total for c in range(v.shape[-1])], -1)
-    out: np.ndarray = np.concatenate([np.zeros((1, v.shape[-1])), means])[areas]
+    out = _area_means(v, areas, n, flat)
     pad = int(4 * sigma + 1)
     height, width = areas.shape
     for label, box in enumerate(ndimage.find_objects(areas), start=1):
@@ -204,10 +210,8 @@ def still_share(share: np.ndarray, areas: FlatAreas) -> np.ndarray:
     a still area (a studio backdrop, the black inside a bottle) are a glow or a band the photo does not have."""
     if areas.n == 0:
         return share
-    idx = np.arange(1, areas.n + 1)
-    total = np.maximum(ndimage.sum(areas.still, areas.areas, idx), 1e-12)
-    mean = ndimage.sum(areas.still * share, areas.areas, idx) / total
-    out: np.ndarray = share + areas.still * (np.concatenate([[0.0], mean])[areas.areas] - share)
+    mean = _area_means(share[..., None], areas.areas, areas.n, areas.still)[..., 0]
+    out: np.ndarray = share + areas.still * (mean - share)
     return out
 
 
