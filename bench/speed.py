@@ -23,7 +23,9 @@ confidence) then ``transfer`` with the skin guard. Its row times masks and trans
 second photo with the same reference in the same process (what the GIMP service and an album worker pay per
 photo: models loaded, the reference already analysed); the seconds of masks and transfer are given apart.
 ``--against TREE`` also runs every measurement with the photostyle package of another checkout (the old code),
-interleaved with this one's runs so both see the same load, and gives the ratio.
+interleaved with this one's runs so both see the same load, and gives the ratio; with ``--modes best,best-auto``
+also best-auto's time over the old code's best, issue 15's measure (the default path against best as it was).
+The report names VGG-19's arithmetic: best quality's time depends on whether the CPU has bfloat16 units.
 """
 
 from __future__ import annotations
@@ -114,7 +116,10 @@ def run_one(mp: float, mode: str, no_upsample: bool, evals: int | None, device: 
         s = s.with_(iterations=tuple(max(1, round(n * evals / sum(s.iterations))) for n in s.iterations))
     t0 = time.perf_counter()
     if mode == "best-auto":  # the default path: automatic masks (segmentation timed), then best with its guard
-        from photostyle.regions import prepare_masks
+        try:
+            from photostyle.regions import prepare_masks
+        except ImportError:  # an old checkout (--against): before the layout step it lived in photostyle.segment
+            from photostyle.segment import prepare_masks  # type: ignore[import-not-found,no-redef]
 
         pairs, _ = prepare_masks(big_np, ref, masks="auto", settings=s)
         res = transfer(big_np, ref, masks=pairs, settings=s)
@@ -174,13 +179,18 @@ def _load() -> str:
     return "load average " + " / ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
+def _tree_commit(tree: str) -> str:
+    """TREE's short commit when it is a git checkout, else its path (a `git archive` export)."""
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else tree
+
+
 def auto_rows(sizes: list[float], runs: int, device: str, against: str | None) -> list[str]:
     """The preview-auto rows: cold and warm medians (masks and transfer apart), and against another tree's code,
     its runs interleaved with this tree's."""
     trees: list[tuple[str, str | None]] = [("this commit", None)]
     if against:
-        old = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=against, capture_output=True, text=True)
-        trees.append((f"old code ({old.stdout.strip() or against})", against))
+        trees.append((f"old code ({_tree_commit(against)})", against))
     rows: list[str] = []
     for mp in sizes:
         got: dict[str, list[dict]] = {name: [] for name, _ in trees}
@@ -228,7 +238,7 @@ def main() -> None:
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--no-upsample", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--evals", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--against", metavar="TREE", help="also time preview-auto with TREE's photostyle (the old code)")
+    ap.add_argument("--against", metavar="TREE", help="also time every mode with TREE's photostyle (the old code)")
     a = ap.parse_args()
     if a.one is not None:
         if os.environ.get(TREE_ENV):
@@ -236,8 +246,9 @@ def main() -> None:
         print(json.dumps(run_one(a.one, a.modes, a.no_upsample, a.evals, a.device, a.warmup)))
         return
     from photostyle import Settings
-    from photostyle.runtime import pick_device
+    from photostyle.runtime import pick_device, use_bf16
 
+    dev = pick_device(a.device)
     sizes = [float(x) for x in a.sizes.split(",")]
     lines = [
         "# Speed and memory at camera sizes",
@@ -247,28 +258,53 @@ def main() -> None:
         f"- device: {a.device}; time: the `transfer()` call (no file I/O; preview-auto: `prepare_masks` and it)"
         + (", after one small warm-up transfer in the same process" if a.warmup else ", the process's first")
         + "; memory: peak RSS of the process (fresh process per run), and on a GPU the peak allocated there",
+        f"- VGG-19's arithmetic (precision 'auto'): {'bfloat16' if use_bf16('auto', dev) else 'float32'}"
+        + ("" if dev.type == "cuda" else " (bfloat16 where the CPU has AVX512-BF16 or AMX: about twice as fast)"),
+        *([f"- old code (--against): {_tree_commit(a.against)}, runs interleaved with these"] if a.against else []),
         "",
         "| mode | size | runs | median s | min s | max s | peak MiB (max) | GPU peak MiB (max) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     summary = []
+    olds: dict[tuple[str, float], float] = {}  # (mode, MP) -> the old code's median seconds (--against)
     for mode in a.modes.split(","):
         if mode == "preview-auto":
             lines += auto_rows(sizes, a.runs, a.device, a.against)
             continue
         runs = a.runs if mode == "preview" else a.best_runs
         for mp in sizes:
-            rs = [child(mp, mode, a.device, a.warmup) for _ in range(runs)]
-            secs = [r["seconds"] for r in rs]
-            med = statistics.median(secs)
-            peak = max(r["peak_mib"] for r in rs)
-            lines.append(
-                f"| {mode} | {rs[0]['size']} ({mp:g} MP) | {runs} | {med:.2f} | {min(secs):.2f} | {max(secs):.2f} "
-                f"| {peak:.0f} | {gpu_peak(rs)} |"
-            )
-            print(lines[-1], flush=True)
-            summary.append((mode, mp, med, peak))
+            rs, old_rs = [], []
+            for _ in range(runs):  # with --against, the two trees' runs interleaved: both see the same load
+                rs.append(child(mp, mode, a.device, a.warmup))
+                if a.against:
+                    old_rs.append(child(mp, mode, a.device, a.warmup, tree=a.against))
+            for name, got in (("", rs), (", old code", old_rs)):
+                if not got:
+                    continue
+                secs = [r["seconds"] for r in got]
+                med = statistics.median(secs)
+                peak = max(r["peak_mib"] for r in got)
+                lines.append(
+                    f"| {mode}{name} | {got[0]['size']} ({mp:g} MP) | {runs} | {med:.2f} | {min(secs):.2f} "
+                    f"| {max(secs):.2f} | {peak:.0f} | {gpu_peak(got)} |"
+                )
+                print(lines[-1], flush=True)
+                if name:
+                    olds[(mode, mp)] = med
+                else:
+                    summary.append((mode, mp, med, peak))
+            if old_rs:
+                ratio = summary[-1][2] / olds[(mode, mp)]
+                lines.append(f"| {mode}: this commit / old code | | | ratio {ratio:.3f} | | | | |")
+                print(lines[-1], flush=True)
         if mode == "best-auto":  # the baseline below is best's own (no masks)
+            if ("best", 1.0) in olds:  # the issue's measure: the default path against old best
+                new = next(m for (mo, mp, m, _) in summary if mo == "best-auto" and mp == 1.0)
+                lines.append(
+                    f"| best-auto (this commit) / best (old code), 1 MP | | | ratio {new / olds[('best', 1.0)]:.3f} "
+                    "| | | | |"
+                )
+                print(lines[-1], flush=True)
             continue
         # baseline: same mode at 1 MP without upsampling (working size = the photo's size)
         if mode == "preview":
@@ -289,7 +325,7 @@ def main() -> None:
         )
         lines.append(f"| {mode}: with / without upsampling at 1 MP | | | ratio {ratio} | | | | |")
         print(lines[-2], lines[-1], sep="\n", flush=True)
-    path = report_path("speed-gpu" if pick_device(a.device).type == "cuda" else "speed")
+    path = report_path("speed-gpu" if dev.type == "cuda" else "speed")
     path.write_text("\n".join(lines) + "\n")
     print(path)
 
