@@ -172,6 +172,17 @@ def gpu_peak(runs: list[dict]) -> str:
     return f"{max(peaks):.0f}" if peaks else "-"
 
 
+def median_row(label: str, mp: float, runs: list[dict]) -> tuple[str, float, float]:
+    """The report's row for RUNS of one mode at MP megapixels, their median seconds and their peak MiB."""
+    secs = [r["seconds"] for r in runs]
+    med, peak = statistics.median(secs), max(r["peak_mib"] for r in runs)
+    row = (
+        f"| {label} | {runs[0]['size']} ({mp:g} MP) | {len(runs)} | {med:.2f} | {min(secs):.2f} | {max(secs):.2f} "
+        f"| {peak:.0f} | {gpu_peak(runs)} |"
+    )
+    return row, med, peak
+
+
 RUNS = ("cold", "warm", "warm, a portrait")
 
 
@@ -278,25 +289,14 @@ def main() -> None:
                 rs.append(child(mp, mode, a.device, a.warmup))
                 if a.against:
                     old_rs.append(child(mp, mode, a.device, a.warmup, tree=a.against))
-            for name, got in (("", rs), (", old code", old_rs)):
-                if not got:
-                    continue
-                secs = [r["seconds"] for r in got]
-                med = statistics.median(secs)
-                peak = max(r["peak_mib"] for r in got)
-                lines.append(
-                    f"| {mode}{name} | {got[0]['size']} ({mp:g} MP) | {runs} | {med:.2f} | {min(secs):.2f} "
-                    f"| {max(secs):.2f} | {peak:.0f} | {gpu_peak(got)} |"
-                )
-                print(lines[-1], flush=True)
-                if name:
-                    olds[(mode, mp)] = med
-                else:
-                    summary.append((mode, mp, med, peak))
+            row, med, peak = median_row(mode, mp, rs)
+            lines.append(row)
+            print(row, flush=True)
+            summary.append((mode, mp, med, peak))
             if old_rs:
-                ratio = summary[-1][2] / olds[(mode, mp)]
-                lines.append(f"| {mode}: this commit / old code | | | ratio {ratio:.3f} | | | | |")
-                print(lines[-1], flush=True)
+                row, olds[(mode, mp)], _ = median_row(f"{mode}, old code", mp, old_rs)
+                lines += [row, f"| {mode}: this commit / old code | | | ratio {med / olds[(mode, mp)]:.3f} | | | | |"]
+                print(*lines[-2:], sep="\n", flush=True)
         if mode == "best-auto":  # the baseline below is best's own (no masks)
             if ("best", 1.0) in olds:  # the issue's measure: the default path against old best
                 new = next(m for (mo, mp, m, _) in summary if mo == "best-auto" and mp == 1.0)
